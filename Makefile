@@ -1,0 +1,19 @@
+# anonymize: PGXS build.  Tests: test/run (see README.md).
+
+EXTENSION = anonymize
+MODULE_big = anonymize
+OBJS = \
+	src/anonymize.o \
+	src/guc.o \
+	src/grouping.o \
+	src/breakout.o
+
+DATA = sql/anonymize--0.1.0.sql
+
+REGRESS = breakout_basics breakout_rules breakout_modes breakout_errors breakout_types breakout_parallel
+REGRESS_OPTS = --inputdir=. --load-extension=anonymize
+
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,56 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.c
+ *	  Every anonymize.* setting, defined in one place.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "utils/guc.h"
+
+#include "anonymize.h"
+
+int			anon_threshold = 5;
+int			anon_min_threshold = 1;
+int			anon_mode = ANON_MODE_ENHANCED;
+
+static const struct config_enum_entry anon_mode_options[] = {
+	{"enhanced", ANON_MODE_ENHANCED, false},
+	{"basic", ANON_MODE_BASIC, false},
+	{NULL, 0, false}
+};
+
+/* Define the settings and reserve the anonymize.* prefix. */
+void
+AnonGucInit(void)
+{
+	DefineCustomIntVariable("anonymize.threshold",
+							"Default anonymity threshold k of a breakout.",
+							"Groups with fewer than this many respondents are never shown on their own.",
+							&anon_threshold,
+							5, 1, INT_MAX,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("anonymize.min_threshold",
+							"Lowest anonymity threshold anybody may ask for.",
+							"A breakout whose threshold is below this value is refused.",
+							&anon_min_threshold,
+							1, 1, INT_MAX,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("anonymize.mode",
+							 "How rows count towards the anonymity threshold.",
+							 "enhanced counts every row; basic counts only rows with a metric "
+							 "and shows the count of a small group but not its metric.",
+							 &anon_mode,
+							 ANON_MODE_ENHANCED, anon_mode_options,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("anonymize");
+}
