@@ -12,8 +12,10 @@
  * Contracts:
  *	- the final function never modifies the state (it may run more than once,
  *	  for instance as a window aggregate);
- *	- serialized states carry keys in their text form, so they do not depend
- *	  on client_encoding or on type OIDs of the sending server's enums.
+ *	- serialized states carry keys in their text form, written and read under
+ *	  fixed settings (ISO dates, exact floats), so they depend neither on
+ *	  client_encoding, on the session's output settings nor on the type OIDs
+ *	  of the sending server's enums.
  *
  *-------------------------------------------------------------------------
  */
@@ -31,6 +33,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "utils/typcache.h"
@@ -420,6 +423,24 @@ anon_breakout_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(dst);
 }
 
+/*
+ * Fix the settings that change the text form of keys, so that it reads back
+ * to an equal key anywhere; returns the nest level to pass to AtEOXact_GUC.
+ */
+static int
+breakout_portable_settings(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("datestyle", "ISO, YMD", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("extra_float_digits", "3", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
 /* Write one group's counts, and its key in text form unless it is NULL. */
 static void
 breakout_send_group(StringInfo buf, BreakoutGroup *g, FmgrInfo *outfn)
@@ -453,6 +474,7 @@ anon_breakout_serialize(PG_FUNCTION_ARGS)
 	bool		isvarlena;
 	bgroup_iterator it;
 	BreakoutGroup *g;
+	int			nest;
 
 	breakout_agg_context(fcinfo);
 	state = (BreakoutState *) PG_GETARG_POINTER(0);
@@ -471,9 +493,11 @@ anon_breakout_serialize(PG_FUNCTION_ARGS)
 	breakout_send_group(&buf, &state->nullgroup, NULL);
 	pq_sendint64(&buf, state->groups->members);
 
+	nest = breakout_portable_settings();
 	bgroup_start_iterate(state->groups, &it);
 	while ((g = bgroup_iterate(state->groups, &it)) != NULL)
 		breakout_send_group(&buf, g, &outfn);
+	AtEOXact_GUC(true, nest);
 
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
@@ -504,6 +528,7 @@ anon_breakout_deserialize(PG_FUNCTION_ARGS)
 	Oid			ioparam;
 	FmgrInfo	infn;
 	int64		ngroups;
+	int			nest;
 
 	breakout_agg_context(fcinfo);
 	initStringInfo(&buf);
@@ -524,6 +549,7 @@ anon_breakout_deserialize(PG_FUNCTION_ARGS)
 	breakout_recv_counts(&buf, &state->nullgroup);
 	ngroups = pq_getmsgint64(&buf);
 
+	nest = breakout_portable_settings();
 	for (int64 i = 0; i < ngroups; i++)
 	{
 		BreakoutGroup tmp;
@@ -540,6 +566,7 @@ anon_breakout_deserialize(PG_FUNCTION_ARGS)
 		breakout_group_add(g, tmp.rows, tmp.metric_rows, tmp.sum);
 		pfree(str);
 	}
+	AtEOXact_GUC(true, nest);
 	pq_getmsgend(&buf);
 	pfree(buf.data);
 

@@ -1,0 +1,75 @@
+-- Catalog facts: objects, labels and settings of the extension.
+BEGIN;
+SELECT plan(19);
+
+SELECT has_extension('anonymize');
+SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'anonymize'), false,
+	'the extension is not relocatable');
+SELECT is((SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'anonymize'),
+	'anonymize', 'the extension lives in schema anonymize');
+
+SELECT enum_has_labels('anonymize', 'sensitivity',
+	ARRAY['not_sensitive', 'somewhat_sensitive', 'very_sensitive']);
+SELECT is((SELECT array_agg(attname || ' ' || format_type(atttypid, atttypmod) ORDER BY attnum)
+           FROM pg_attribute WHERE attrelid = 'anonymize.breakout_group'::regclass AND attnum > 0),
+	ARRAY['label text', 'members text[]', 'n bigint', 'mean double precision',
+	      'sum double precision', 'status text'],
+	'breakout_group has the documented columns');
+
+SELECT has_function('anonymize', 'anonymized_breakout', ARRAY['anyelement', 'double precision']);
+SELECT has_function('anonymize', 'anonymized_breakout', ARRAY['anyelement', 'double precision', 'integer']);
+SELECT has_function('anonymize', 'anonymized_breakout',
+	ARRAY['anyelement', 'double precision', 'integer', 'anonymize.sensitivity']);
+
+-- every function and aggregate of the extension is PARALLEL SAFE
+SELECT is_empty($$
+	SELECT p.oid::regprocedure::text FROM pg_proc AS p
+	JOIN pg_depend AS d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+	JOIN pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'anonymize'
+	WHERE p.proparallel <> 's' $$, 'every function of the extension is PARALLEL SAFE');
+
+-- volatility is set on purpose: what reads settings is STABLE, the rest IMMUTABLE
+SELECT is((
+	SELECT string_agg(DISTINCT p.proname || ' ' || p.provolatile::text, ', ') FROM pg_proc AS p
+	JOIN pg_depend AS d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+	JOIN pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'anonymize'
+	WHERE p.prokind = 'f'),
+	'breakout_combine i, breakout_deserialize i, breakout_final s, breakout_serialize i, breakout_trans s',
+'support functions have the intended volatility');
+
+-- every aggregate can run in parallel: combine, serialize and deserialize, read-only final
+SELECT is_empty($$
+	SELECT a.aggfnoid::regprocedure::text FROM pg_aggregate AS a
+	JOIN pg_depend AS d ON d.classid = 'pg_proc'::regclass AND d.objid = a.aggfnoid AND d.deptype = 'e'
+	JOIN pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'anonymize'
+	WHERE a.aggcombinefn = 0 OR a.aggserialfn = 0 OR a.aggdeserialfn = 0 OR a.aggfinalmodify <> 'r' $$,
+	'every aggregate has combine, serialize, deserialize and a read-only final function');
+SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'anonymize'::regnamespace
+           AND proname = 'anonymized_breakout' AND prokind = 'a'), 3, 'three forms of anonymized_breakout');
+
+-- every object carries a comment
+SELECT is_empty($$
+	SELECT p.oid::regprocedure::text FROM pg_proc AS p
+	WHERE p.pronamespace = 'anonymize'::regnamespace AND obj_description(p.oid, 'pg_proc') IS NULL $$,
+	'every function and aggregate has a comment');
+SELECT is_empty($$
+	SELECT t.typname::text FROM pg_type AS t
+	WHERE t.typnamespace = 'anonymize'::regnamespace AND t.typname NOT LIKE '\_%'
+	AND obj_description(t.oid, 'pg_type') IS NULL $$,
+	'every type has a comment');
+
+-- settings
+SELECT anonymize.anonymized_breakout(1, 1);  -- loads the library
+SELECT is((SELECT context FROM pg_settings WHERE name = 'anonymize.min_threshold'), 'superuser',
+	'anonymize.min_threshold can be set by a superuser only');
+SELECT is((SELECT boot_val FROM pg_settings WHERE name = 'anonymize.min_threshold'), '1',
+	'anonymize.min_threshold defaults to 1');
+SELECT is((SELECT boot_val || ' ' || context FROM pg_settings WHERE name = 'anonymize.threshold'),
+	'5 user', 'anonymize.threshold defaults to 5, settable by anyone');
+SELECT is((SELECT boot_val || ' ' || enumvals::text FROM pg_settings WHERE name = 'anonymize.mode'),
+	'enhanced {enhanced,basic}', 'anonymize.mode is enhanced or basic');
+SELECT throws_ok($$SET anonymize.no_such_setting = 1$$, '42602', NULL,
+	'the anonymize. prefix is reserved');
+
+SELECT * FROM finish();
+ROLLBACK;

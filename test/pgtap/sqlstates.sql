@@ -1,0 +1,48 @@
+-- SQLSTATEs of every error a user can cause with anonymized_breakout.
+BEGIN;
+SELECT plan(16);
+
+CREATE TEMP TABLE r (k text, m float8);
+INSERT INTO r VALUES ('a', 1), ('b', 2);
+
+SELECT throws_ok($$SELECT anonymize.anonymized_breakout(k, m, NULL) FROM r$$, '22004',
+	'threshold must not be null');
+SELECT throws_ok($$SELECT anonymize.anonymized_breakout(k, m, 0) FROM r$$, '22023',
+	'threshold must be at least 1, not 0');
+SELECT throws_ok($$SELECT anonymize.anonymized_breakout(k, m, -1) FROM r$$, '22023',
+	'threshold must be at least 1, not -1');
+SELECT throws_ok($$SELECT anonymize.anonymized_breakout(k, m, 5, NULL) FROM r$$, '22004',
+	'sensitivity must not be null');
+SELECT throws_ok($$SELECT anonymize.anonymized_breakout(k, m, CASE k WHEN 'a' THEN 5 ELSE 6 END) FROM r$$,
+	'22023', 'threshold and sensitivity must be the same for every row of a breakout');
+SELECT throws_ok($$SELECT anonymize.anonymized_breakout(k, 'NaN') FROM r$$, '22023',
+	'metric must be a finite number, not NaN');
+SELECT throws_ok($$SELECT anonymize.anonymized_breakout(k, 'Infinity') FROM r$$, '22023',
+	'metric must be a finite number, not Infinity');
+SELECT throws_ok($$SELECT anonymize.anonymized_breakout(k, 1e308) FROM (VALUES ('a'), ('a')) v(k)$$,
+	'22003', 'sum of the metric is out of range for type double precision');
+SELECT throws_ok($$SELECT anonymize.anonymized_breakout(point(1, 1), m) FROM r$$, '42883',
+	'cannot break out by a key of type point');
+SELECT throws_ok($$SELECT anonymize.anonymized_breakout('{}'::json, m) FROM r$$, '42883',
+	'cannot break out by a key of type json');
+SELECT throws_ok($$SELECT anonymize.anonymized_breakout(k, m, 5, 'secret') FROM r$$, '22P02', NULL,
+	'an unknown sensitivity is refused by the enum');
+SELECT throws_ok($$SELECT anonymize.breakout_final(NULL::internal)$$, '0A000', NULL,
+	'support functions cannot be called by hand');
+
+-- the threshold floor
+SET LOCAL anonymize.min_threshold = 5;
+SELECT throws_ok($$SELECT anonymize.anonymized_breakout(k, m, 4) FROM r$$, '22023',
+	'threshold 4 is below the minimum threshold 5');
+SET LOCAL anonymize.threshold = 2;
+SELECT throws_ok($$SELECT anonymize.anonymized_breakout(k, m) FROM r$$, '22023',
+	'threshold 2 is below the minimum threshold 5');
+CREATE ROLE sqlstates_analyst;
+SET LOCAL ROLE sqlstates_analyst;
+SELECT throws_ok($$SET anonymize.min_threshold = 1$$, '42501', NULL,
+	'a non-superuser cannot lower the floor');
+RESET ROLE;
+SELECT throws_ok($$SET anonymize.mode = 'strict'$$, '22023', NULL, 'unknown mode');
+
+SELECT * FROM finish();
+ROLLBACK;
