@@ -6,9 +6,13 @@ OBJS = \
 	src/anonymize.o \
 	src/guc.o \
 	src/grouping.o \
-	src/breakout.o
+	src/breakout.o \
+	src/rules.o \
+	src/pseudonym.o \
+	src/protect.o \
+	src/guard.o
 
-DATA = sql/anonymize--0.1.0.sql
+DATA = sql/anonymize--0.1.0.sql sql/anonymize--0.1.0--0.2.0.sql
 
 REGRESS = breakout_basics breakout_rules breakout_modes breakout_errors breakout_types breakout_parallel
 REGRESS_OPTS = --inputdir=. --load-extension=anonymize

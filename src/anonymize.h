@@ -24,5 +24,24 @@ extern int	anon_min_threshold;
 extern int	anon_mode;
 
 extern void AnonGucInit(void);
+extern void AnonProtectInit(void);
+
+
+/* tenant_default values */
+typedef enum AnonTenantDefault
+{
+	ANON_TENANT_POLICY,			/* each tenant's policy; none means anonymized */
+	ANON_TENANT_ALL				/* every tenant is anonymized */
+} AnonTenantDefault;
+
+extern int	anon_tenant_default;
+
+/* Name of the trigger protect() installs */
+#define ANON_TRIGGER_NAME "zzz_anonymize_protect"
+
+/* Catalog helpers, defined in anonymize.c */
+extern Oid	anon_table_oid(const char *name);
+extern Oid	anon_protect_function_oid(void);
+extern void anon_become_owner(const char *table, Oid *save_userid, int *save_sec);
 
 #endif							/* ANONYMIZE_H */

@@ -16,6 +16,13 @@
 int			anon_threshold = 5;
 int			anon_min_threshold = 1;
 int			anon_mode = ANON_MODE_ENHANCED;
+int			anon_tenant_default = ANON_TENANT_POLICY;
+
+static const struct config_enum_entry anon_tenant_default_options[] = {
+	{"policy", ANON_TENANT_POLICY, false},
+	{"all", ANON_TENANT_ALL, false},
+	{NULL, 0, false}
+};
 
 static const struct config_enum_entry anon_mode_options[] = {
 	{"enhanced", ANON_MODE_ENHANCED, false},
@@ -50,6 +57,15 @@ AnonGucInit(void)
 							 &anon_mode,
 							 ANON_MODE_ENHANCED, anon_mode_options,
 							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("anonymize.tenant_default",
+							 "Which tenants of protected tables are anonymized.",
+							 "policy: each tenant's policy, and tenants without one; "
+							 "all: every tenant, whatever its policy.",
+							 &anon_tenant_default,
+							 ANON_TENANT_POLICY, anon_tenant_default_options,
+							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("anonymize");

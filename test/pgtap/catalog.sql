@@ -1,6 +1,6 @@
 -- Catalog facts: objects, labels and settings of the extension.
 BEGIN;
-SELECT plan(19);
+SELECT plan(29);
 
 SELECT has_extension('anonymize');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'anonymize'), false,
@@ -21,12 +21,20 @@ SELECT has_function('anonymize', 'anonymized_breakout', ARRAY['anyelement', 'dou
 SELECT has_function('anonymize', 'anonymized_breakout',
 	ARRAY['anyelement', 'double precision', 'integer', 'anonymize.sensitivity']);
 
--- every function and aggregate of the extension is PARALLEL SAFE
+-- every function of the analytics side is PARALLEL SAFE; what writes is UNSAFE
 SELECT is_empty($$
 	SELECT p.oid::regprocedure::text FROM pg_proc AS p
 	JOIN pg_depend AS d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
 	JOIN pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'anonymize'
-	WHERE p.proparallel <> 's' $$, 'every function of the extension is PARALLEL SAFE');
+	WHERE (p.proname LIKE '%breakout%' OR p.proname IN ('random_secret', 'tenant_default_all'))
+	AND p.proparallel <> 's' $$, 'every breakout function and aggregate is PARALLEL SAFE');
+SELECT is((
+	SELECT string_agg(p.proname, ', ' ORDER BY p.proname) FROM pg_proc AS p
+	JOIN pg_depend AS d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+	JOIN pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'anonymize'
+	WHERE p.proparallel = 'u'),
+	'forget, guard, protect, protect_trigger, refuse_policy_change, set_tenant_policy, unregister_dropped',
+	'the functions that write or run DDL are PARALLEL UNSAFE');
 
 -- volatility is set on purpose: what reads settings is STABLE, the rest IMMUTABLE
 SELECT is((
@@ -34,7 +42,9 @@ SELECT is((
 	JOIN pg_depend AS d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
 	JOIN pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'anonymize'
 	WHERE p.prokind = 'f'),
-	'breakout_combine i, breakout_deserialize i, breakout_final s, breakout_serialize i, breakout_trans s',
+	'breakout_combine i, breakout_deserialize i, breakout_final s, breakout_serialize i, breakout_trans s, '
+	'forget v, guard v, protect v, protect_trigger v, random_secret v, refuse_policy_change v, '
+	'set_tenant_policy v, tenant_default_all s, unregister_dropped v',
 'support functions have the intended volatility');
 
 -- every aggregate can run in parallel: combine, serialize and deserialize, read-only final
@@ -55,8 +65,46 @@ SELECT is_empty($$
 SELECT is_empty($$
 	SELECT t.typname::text FROM pg_type AS t
 	WHERE t.typnamespace = 'anonymize'::regnamespace AND t.typname NOT LIKE '\_%'
+	AND (t.typrelid = 0 OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
 	AND obj_description(t.oid, 'pg_type') IS NULL $$,
 	'every type has a comment');
+
+SELECT is_empty($$
+	SELECT c.relname::text FROM pg_class AS c
+	WHERE c.relnamespace = 'anonymize'::regnamespace AND c.relkind IN ('r', 'v')
+	AND obj_description(c.oid, 'pg_class') IS NULL $$,
+	'every table and view has a comment');
+
+-- privileges: the write side is not for PUBLIC, the key and the map for nobody else
+SELECT is_empty($$
+	SELECT p.oid::regprocedure::text FROM pg_proc AS p
+	WHERE p.pronamespace = 'anonymize'::regnamespace
+	AND p.proname IN ('protect', 'forget', 'set_tenant_policy', 'random_secret')
+	AND has_function_privilege('public', p.oid, 'EXECUTE') $$,
+	'protect, forget, set_tenant_policy and random_secret are not executable by PUBLIC');
+SELECT is_empty($$
+	SELECT c.relname::text FROM pg_class AS c
+	WHERE c.relnamespace = 'anonymize'::regnamespace AND c.relkind = 'r'
+	AND c.relacl IS NOT NULL AND EXISTS (
+		SELECT 1 FROM aclexplode(c.relacl) AS a WHERE a.grantee = 0) $$,
+	'no table of the extension grants anything to PUBLIC');
+SELECT ok(has_table_privilege('public', 'anonymize.protected_tables', 'SELECT'),
+	'anyone can see which tables are protected');
+-- SECURITY DEFINER code pins its search_path
+SELECT is_empty($$
+	SELECT p.oid::regprocedure::text FROM pg_proc AS p
+	WHERE p.pronamespace = 'anonymize'::regnamespace AND p.prosecdef
+	AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false) $$,
+	'every SECURITY DEFINER function pins search_path');
+SELECT is((SELECT string_agg(evtname || ' ' || evtevent || ' ' || evtenabled::text, ', ' ORDER BY evtname)
+           FROM pg_event_trigger WHERE evtname LIKE 'anonymize%'),
+	'anonymize_guard ddl_command_start A, anonymize_unregister sql_drop A',
+	'the guard event triggers fire ALWAYS');
+SELECT is((SELECT array_agg(c::regclass::text ORDER BY c::regclass::text)
+           FROM pg_extension AS e, unnest(e.extconfig) AS c WHERE e.extname = 'anonymize'),
+	ARRAY['anonymize.protection', 'anonymize.pseudonyms', 'anonymize.secret', 'anonymize.tenant_policies'],
+	'key, map, policies and registry are kept by pg_dump');
+SELECT is((SELECT length(key) FROM anonymize.secret), 32, 'the secret key is 32 bytes');
 
 -- settings
 SELECT anonymize.anonymized_breakout(1, 1);  -- loads the library
@@ -68,6 +116,8 @@ SELECT is((SELECT boot_val || ' ' || context FROM pg_settings WHERE name = 'anon
 	'5 user', 'anonymize.threshold defaults to 5, settable by anyone');
 SELECT is((SELECT boot_val || ' ' || enumvals::text FROM pg_settings WHERE name = 'anonymize.mode'),
 	'enhanced {enhanced,basic}', 'anonymize.mode is enhanced or basic');
+SELECT is((SELECT boot_val || ' ' || context FROM pg_settings WHERE name = 'anonymize.tenant_default'),
+	'policy superuser', 'anonymize.tenant_default is policy by default, set by a superuser');
 SELECT throws_ok($$SET anonymize.no_such_setting = 1$$, '42602', NULL,
 	'the anonymize. prefix is reserved');
 
