@@ -42,14 +42,18 @@ bool		anon_guard_allow_drop = false;
 
 PG_FUNCTION_INFO_V1(anon_guard);
 
-/* The protect trigger of a relation, or NULL; the relation stays open. */
+/*
+ * The protect trigger of a relation (the one protect() installed, or its copy
+ * on a partition), or NULL.
+ */
 static Trigger *
 guard_protect_trigger(Relation rel, Oid funcoid)
 {
 	TriggerDesc *trigdesc = rel->trigdesc;
 
 	for (int i = 0; trigdesc && i < trigdesc->numtriggers; i++)
-		if (trigdesc->triggers[i].tgfoid == funcoid)
+		if (trigdesc->triggers[i].tgfoid == funcoid &&
+			strcmp(trigdesc->triggers[i].tgname, ANON_TRIGGER_NAME) == 0)
 			return &trigdesc->triggers[i];
 	return NULL;
 }
@@ -112,7 +116,12 @@ guard_any_protected(Oid funcoid)
 	bool		found = false;
 
 	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
-		found = ((Form_pg_trigger) GETSTRUCT(tup))->tgfoid == funcoid;
+	{
+		Form_pg_trigger trig = (Form_pg_trigger) GETSTRUCT(tup);
+
+		found = trig->tgfoid == funcoid &&
+			strcmp(NameStr(trig->tgname), ANON_TRIGGER_NAME) == 0;
+	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return found;

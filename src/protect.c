@@ -381,7 +381,9 @@ protect_check_call(FunctionCallInfo fcinfo)
  *
  * Apply the trigger's rules to the new row before it is stored.  On UPDATE
  * only columns whose value changed are rewritten, so a pseudonym is never
- * pseudonymized again.
+ * pseudonymized again, unless the row enters the tenant or e-mail scope of
+ * the rules.  (The WHEN condition is evaluated by PostgreSQL on the new row
+ * only, so a row entering it on UPDATE is not known as such.)
  */
 Datum
 anon_protect_trigger(PG_FUNCTION_ARGS)
@@ -394,6 +396,7 @@ anon_protect_trigger(PG_FUNCTION_ARGS)
 	HeapTuple	oldtuple = is_update ? trigdata->tg_trigtuple : NULL;
 	ProtectConfig *cfg = protect_config(trigdata->tg_trigger, rel);
 	bool		backfilling = is_update && protect_backfilling(rel);
+	bool		all_columns;
 	int		   *cols;
 	Datum	   *values;
 	bool	   *nulls;
@@ -401,6 +404,10 @@ anon_protect_trigger(PG_FUNCTION_ARGS)
 
 	if (!protect_in_scope(cfg, newtuple, tupdesc))
 		return PointerGetDatum(newtuple);
+	/* a row entering the scope (tenant, e-mail) is anonymized whole */
+	all_columns = !is_update ||
+		((cfg->tenant_attnum || cfg->email_attnum) &&
+		 !protect_in_scope(cfg, oldtuple, tupdesc));
 
 	cols = palloc(sizeof(int) * cfg->nrules);
 	values = palloc(sizeof(Datum) * cfg->nrules);
@@ -413,7 +420,7 @@ anon_protect_trigger(PG_FUNCTION_ARGS)
 
 		if (isnull)
 			continue;
-		if (is_update &&
+		if (!all_columns &&
 			!(backfilling && list_member(backfill_columns, makeString(rule->column))))
 		{
 			bool		oldnull;
@@ -470,7 +477,8 @@ protect_check_domains(ArrayType *arr, int *n)
 		d = protect_email_domain(psprintf("@%s", TextDatumGetCString(elems[i])));
 		while (d && isspace((unsigned char) *d))
 			d++;
-		if (d == NULL || *d == '\0' || strchr(d, ',') || strchr(d, '@'))
+		if (d == NULL || *d == '\0' || strchr(d, ',') ||
+			strchr(TextDatumGetCString(elems[i]), '@'))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid e-mail domain \"%s\"", TextDatumGetCString(elems[i])),
@@ -621,14 +629,13 @@ protect_rules_array(ProtectOptions *opt)
 										   false, TYPALIGN_INT));
 }
 
-/* Text of a name or text Datum, or NULL. */
+/* Text of a column of an SPI result row, or NULL. */
 static char *
-protect_nullable_text(Datum d, bool isnull, Oid typid)
+protect_spi_text(HeapTuple tup, TupleDesc desc, int col)
 {
-	if (isnull)
-		return NULL;
-	return typid == NAMEOID ? pstrdup(NameStr(*DatumGetName(d)))
-		: TextDatumGetCString(d);
+	char	   *value = SPI_getvalue(tup, desc, col);
+
+	return value ? pstrdup(value) : NULL;
 }
 
 /* Whether two optional strings differ. */
@@ -720,7 +727,7 @@ protect_merge_existing(Relation rel, ProtectOptions *opt, int *nold)
 			merged[nmerged++] = *rule;
 	}
 
-	old_email = protect_nullable_text(SPI_getbinval(tup, desc, 2, &isnull), isnull, NAMEOID);
+	old_email = protect_spi_text(tup, desc, 2);
 	{
 		Datum		d = SPI_getbinval(tup, desc, 3, &isnull);
 		int			nd = 0;
@@ -741,8 +748,8 @@ protect_merge_existing(Relation rel, ProtectOptions *opt, int *nold)
 			opt->ndomains = nd;
 		}
 	}
-	old_tenant = protect_nullable_text(SPI_getbinval(tup, desc, 4, &isnull), isnull, NAMEOID);
-	old_when = protect_nullable_text(SPI_getbinval(tup, desc, 5, &isnull), isnull, TEXTOID);
+	old_tenant = protect_spi_text(tup, desc, 4);
+	old_when = protect_spi_text(tup, desc, 5);
 
 	if ((opt->email_column && protect_differs(opt->email_column, old_email)) ||
 		protect_differs(protect_domain_list(opt->domains, opt->ndomains), old_domains) ||
