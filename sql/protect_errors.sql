@@ -45,7 +45,7 @@ SELECT anonymize.protect('errors_events', ARRAY['ip=strip'], email_column => 'em
 SELECT anonymize.protect('errors_events', ARRAY['ip=strip'], email_column => 'email', email_domains => ARRAY[]::text[]);
 SELECT anonymize.protect('errors_events', ARRAY['ip=strip'], tenant_column => 'nope');
 -- malformed WHEN conditions, including one that tries to end the statement
--- (the caret of a syntax error points into the condition)
+-- (a condition is parsed on its own first, so it cannot close the WHEN clause)
 SELECT anonymize.protect('errors_events', ARRAY['ip=strip'], when_condition => 'NEW.nope = 1');
 SELECT anonymize.protect('errors_events', ARRAY['ip=strip'], when_condition => 'NEW.n +');
 SELECT anonymize.protect('errors_events', ARRAY['ip=strip'], when_condition => 'true) EXECUTE FUNCTION suppress_redundant_updates_trigger(); --');

@@ -45,7 +45,7 @@
 #include "guard.h"
 #include "rules.h"
 
-#define BACKFILL_NOTICE_EVERY 100000
+#define BACKFILL_NOTICE_EVERY 10000
 
 /* The parsed arguments of one protect trigger. */
 typedef struct ProtectConfig
