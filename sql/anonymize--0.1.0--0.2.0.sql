@@ -16,6 +16,25 @@ CREATE TABLE @extschema@.secret (
 );
 CREATE UNIQUE INDEX secret_one_row ON @extschema@.secret ((true));
 INSERT INTO @extschema@.secret VALUES (@extschema@.random_secret());
+
+-- Restoring a dump loads the dumped key after CREATE EXTENSION made a new
+-- one: the loaded key replaces it, so restored pseudonyms stay valid.
+CREATE FUNCTION @extschema@.replace_secret()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	DELETE FROM @extschema@.secret;
+	RETURN NEW;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION @extschema@.replace_secret() FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.replace_secret() IS
+	'trigger: a restored key replaces the one CREATE EXTENSION made';
+CREATE TRIGGER replace_secret BEFORE INSERT ON @extschema@.secret
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.replace_secret();
+ALTER TABLE @extschema@.secret ENABLE ALWAYS TRIGGER replace_secret;
 COMMENT ON TABLE @extschema@.secret IS
 	'the HMAC key of pseudonyms and hashes; readable by its owner only';
 

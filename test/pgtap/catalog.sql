@@ -33,7 +33,7 @@ SELECT is((
 	JOIN pg_depend AS d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
 	JOIN pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'anonymize'
 	WHERE p.proparallel = 'u'),
-	'forget, guard, protect, protect_trigger, refuse_policy_change, set_tenant_policy, unregister_dropped',
+	'forget, guard, protect, protect_trigger, refuse_policy_change, replace_secret, set_tenant_policy, unregister_dropped',
 	'the functions that write or run DDL are PARALLEL UNSAFE');
 
 -- volatility is set on purpose: what reads settings is STABLE, the rest IMMUTABLE
@@ -43,7 +43,7 @@ SELECT is((
 	JOIN pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'anonymize'
 	WHERE p.prokind = 'f'),
 	'breakout_combine i, breakout_deserialize i, breakout_final s, breakout_serialize i, breakout_trans s, '
-	'forget v, guard v, protect v, protect_trigger v, random_secret v, refuse_policy_change v, '
+	'forget v, guard v, protect v, protect_trigger v, random_secret v, refuse_policy_change v, replace_secret v, '
 	'set_tenant_policy v, tenant_default_all s, unregister_dropped v',
 'support functions have the intended volatility');
 
