@@ -18,6 +18,8 @@ REGRESS = breakout_basics breakout_rules breakout_modes breakout_errors breakout
 	protect_rules protect_scope protect_errors protect_guard protect_forget protect_backfill \
 	protect_privileges
 REGRESS_OPTS = --inputdir=. --load-extension=anonymize
+ISOLATION = pseudonym_first_insert forget_race
+ISOLATION_OPTS = --load-extension=anonymize
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config

@@ -31,6 +31,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -72,6 +73,7 @@ static bool anon_secret_valid = false;
 static MemoryContext anon_cache_cxt = NULL;
 static pcache_hash *anon_cache = NULL;
 static SPIPlanPtr anon_insert_plan = NULL;
+static SPIPlanPtr anon_insert_plain_plan = NULL;
 static Oid	anon_map_relid = InvalidOid;	/* as last looked up */
 static Oid	anon_secret_relid = InvalidOid;
 
@@ -227,6 +229,83 @@ anon_map_lookup(const uint8 *digest, uint8 *pseudonym)
 	return found;
 }
 
+/* Prepare (once per backend) one of the two map inserts. */
+static SPIPlanPtr
+anon_insert_plan_get(SPIPlanPtr *cached, const char *sql)
+{
+	Oid			types[2] = {BYTEAOID, UUIDOID};
+
+	if (*cached == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, 2, types);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare the pseudonym insert: %s",
+				 SPI_result_code_string(SPI_result));
+		*cached = plan;
+	}
+	return *cached;
+}
+
+/* Run one map insert through SPI; true when it stored a row. */
+static bool
+anon_insert_run(SPIPlanPtr *cached, const char *sql, Datum *values)
+{
+	bool		inserted;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_plan(anon_insert_plan_get(cached, sql), values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not insert a pseudonym");
+	inserted = SPI_processed == 1;
+	SPI_finish();
+	return inserted;
+}
+
+/*
+ * Insert a row under a transaction snapshot (REPEATABLE READ, SERIALIZABLE).
+ *
+ * ON CONFLICT DO NOTHING would raise a serialization failure when the row
+ * it conflicts with was committed after the snapshot was taken, so a plain
+ * INSERT runs in a subtransaction and a unique violation means another
+ * session stored the person first.
+ */
+static bool
+anon_insert_in_subxact(Datum *values)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	bool		inserted = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		inserted = anon_insert_run(&anon_insert_plain_plan,
+								   "INSERT INTO anonymize.pseudonyms (lookup, pseudonym) VALUES ($1, $2)",
+								   values);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+			ReThrowError(edata);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	return inserted;
+}
+
 /*
  * Insert a new pseudonym for a digest, as the map's owner; if another
  * session inserted one first, return false (the caller then reads it).
@@ -239,7 +318,6 @@ anon_map_insert(const uint8 *digest, uint8 *pseudonym)
 	bytea	   *key = palloc(VARHDRSZ + ANON_DIGEST_LEN);
 	pg_uuid_t  *uuid = palloc(sizeof(pg_uuid_t));
 	Datum		values[2];
-	Oid			types[2] = {BYTEAOID, UUIDOID};
 	bool		inserted;
 
 	SET_VARSIZE(key, VARHDRSZ + ANON_DIGEST_LEN);
@@ -256,23 +334,13 @@ anon_map_insert(const uint8 *digest, uint8 *pseudonym)
 	anon_become_owner("pseudonyms", &save_userid, &save_sec);
 	PG_TRY();
 	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (anon_insert_plan == NULL)
-		{
-			SPIPlanPtr	plan = SPI_prepare("INSERT INTO anonymize.pseudonyms (lookup, pseudonym) "
-										   "VALUES ($1, $2) ON CONFLICT DO NOTHING",
-										   2, types);
-
-			if (plan == NULL || SPI_keepplan(plan) != 0)
-				elog(ERROR, "could not prepare the pseudonym insert: %s",
-					 SPI_result_code_string(SPI_result));
-			anon_insert_plan = plan;
-		}
-		if (SPI_execute_plan(anon_insert_plan, values, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not insert a pseudonym");
-		inserted = SPI_processed == 1;
-		SPI_finish();
+		if (IsolationUsesXactSnapshot())
+			inserted = anon_insert_in_subxact(values);
+		else
+			inserted = anon_insert_run(&anon_insert_plan,
+									   "INSERT INTO anonymize.pseudonyms (lookup, pseudonym) "
+									   "VALUES ($1, $2) ON CONFLICT DO NOTHING",
+									   values);
 	}
 	PG_FINALLY();
 	{
