@@ -42,6 +42,7 @@ SELECT anonymize.protect('errors_events', ARRAY['ip=strip'], email_column => 'n'
 SELECT anonymize.protect('errors_events', ARRAY['ip=strip'], email_column => 'email');
 SELECT anonymize.protect('errors_events', ARRAY['ip=strip'], email_domains => ARRAY['a.com']);
 SELECT anonymize.protect('errors_events', ARRAY['ip=strip'], email_column => 'email', email_domains => ARRAY['@a.com']);
+SELECT anonymize.protect('errors_events', ARRAY['ip=strip'], email_column => 'email', email_domains => ARRAY['acme .com']);
 SELECT anonymize.protect('errors_events', ARRAY['ip=strip'], email_column => 'email', email_domains => ARRAY[]::text[]);
 SELECT anonymize.protect('errors_events', ARRAY['ip=strip'], tenant_column => 'nope');
 -- malformed WHEN conditions, including one that tries to end the statement

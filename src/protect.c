@@ -477,12 +477,12 @@ protect_check_domains(ArrayType *arr, int *n)
 		d = protect_email_domain(psprintf("@%s", TextDatumGetCString(elems[i])));
 		while (d && isspace((unsigned char) *d))
 			d++;
-		if (d == NULL || *d == '\0' || strchr(d, ',') ||
+		if (d == NULL || *d == '\0' || strpbrk(d, ", \t\n\r\f\v") ||
 			strchr(TextDatumGetCString(elems[i]), '@'))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid e-mail domain \"%s\"", TextDatumGetCString(elems[i])),
-					 errdetail("A domain is written without \"@\" or \",\", as in \"acme.com\".")));
+					 errdetail("A domain is written without \"@\", \",\" or spaces, as in \"acme.com\".")));
 		domains[i] = d;
 	}
 	if (*n == 0)

@@ -3,10 +3,10 @@
  * pseudonym.c
  *	  Keyed hashing, the pseudonym map and its backend-local cache.
  *
- * Reading the map needs no privilege from the caller: the map is read with
- * an index scan, and written through SPI as the map's owner.  Lookups use
- * the latest snapshot, so that an entry never enters the cache from a
- * snapshot older than an invalidation already processed.
+ * Using the map needs no privilege from the caller: the map is read with an
+ * index scan and written directly, never through SQL.  Lookups use the
+ * latest snapshot, so that an entry never enters the cache from a snapshot
+ * older than an invalidation already processed.
  *
  *-------------------------------------------------------------------------
  */
@@ -16,6 +16,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
@@ -27,6 +28,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/formatting.h"
+#include "storage/lmgr.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -42,20 +44,27 @@
 
 #define ANON_SECRET_LEN 32
 #define ANON_CACHE_MAX 100000	/* entries before the cache is emptied */
+#define ANON_LOCK_FIELD4 0x414E /* advisory lock tags of the map ("AN") */
 
 /*
  * A cached pseudonym.  The cache spares the HMAC and the index lookup for a
  * returning person: it is keyed by a 64-bit hash of "namespace\0identifier"
- * and keeps the full key to verify a hit.  It lives in backend memory only.
+ * and keeps the full key to verify a hit, in the entry itself when it is
+ * short (one memory access per lookup).  It lives in backend memory only.
  */
+#define ANON_CACHE_INLINE 40
+
 typedef struct CacheEntry
 {
 	uint64		fp;				/* hash_bytes_extended of the key */
 	char		status;			/* used by simplehash */
 	int			keylen;
-	char	   *key;
 	uint8		pseudonym[ANON_PSEUDONYM_LEN];
+	char	   *longkey;		/* the key, if longer than ANON_CACHE_INLINE */
+	char		shortkey[ANON_CACHE_INLINE];
 } CacheEntry;
+
+#define CACHE_KEY(e) ((e)->keylen <= ANON_CACHE_INLINE ? (e)->shortkey : (e)->longkey)
 
 #define SH_PREFIX			pcache
 #define SH_ELEMENT_TYPE		CacheEntry
@@ -72,8 +81,6 @@ static uint8 anon_secret[ANON_SECRET_LEN];
 static bool anon_secret_valid = false;
 static MemoryContext anon_cache_cxt = NULL;
 static pcache_hash *anon_cache = NULL;
-static SPIPlanPtr anon_insert_plan = NULL;
-static SPIPlanPtr anon_insert_plain_plan = NULL;
 static Oid	anon_map_relid = InvalidOid;	/* as last looked up */
 static Oid	anon_secret_relid = InvalidOid;
 
@@ -147,13 +154,14 @@ anon_load_secret(void)
 	anon_secret_valid = true;
 }
 
-/* Normalize an identifier; see pseudonym.h. */
-char *
-anon_normalize(const char *value)
+/* Normalize an identifier held in bytes; see pseudonym.h. */
+const char *
+anon_normalize_bytes(const char *value, int len, int *outlen)
 {
 	const char *start = value;
-	const char *end = value + strlen(value);
-	char	   *result;
+	const char *end = value + len;
+	bool		email = false;
+	bool		fold = false;
 
 	while (start < end && isspace((unsigned char) *start))
 		start++;
@@ -161,15 +169,39 @@ anon_normalize(const char *value)
 		end--;
 	if (start == end)
 		return NULL;
-	result = pnstrdup(start, end - start);
-	if (strchr(result, '@') != NULL)
-		result = str_tolower(result, end - start, DEFAULT_COLLATION_OID);
-	return result;
+	for (const char *p = start; p < end; p++)
+	{
+		if (*p == '@')
+			email = true;
+		else if (IS_HIGHBIT_SET(*p) || (*p >= 'A' && *p <= 'Z'))
+			fold = true;
+	}
+	*outlen = end - start;
+	/* lower-case ASCII letters and other bytes are never changed by it */
+	if (email && fold)
+	{
+		char	   *lower = str_tolower(start, end - start, DEFAULT_COLLATION_OID);
+
+		*outlen = strlen(lower);
+		return lower;
+	}
+	return start;
+}
+
+/* Normalize an identifier into a new string; see pseudonym.h. */
+char *
+anon_normalize(const char *value)
+{
+	int			len;
+	const char *norm = anon_normalize_bytes(value, strlen(value), &len);
+
+	return norm ? pnstrdup(norm, len) : NULL;
 }
 
 /* Keyed hash of (purpose, namespace, value); see pseudonym.h. */
 void
-anon_keyed_hash(char purpose, const char *ns, const char *value, uint8 *digest)
+anon_keyed_hash(char purpose, const char *ns, const char *value, int len,
+				uint8 *digest)
 {
 	pg_hmac_ctx *ctx;
 	uint8		p = (uint8) purpose;
@@ -180,7 +212,7 @@ anon_keyed_hash(char purpose, const char *ns, const char *value, uint8 *digest)
 		pg_hmac_init(ctx, anon_secret, ANON_SECRET_LEN) < 0 ||
 		pg_hmac_update(ctx, &p, 1) < 0 ||
 		pg_hmac_update(ctx, (const uint8 *) ns, strlen(ns) + 1) < 0 ||
-		pg_hmac_update(ctx, (const uint8 *) value, strlen(value)) < 0 ||
+		pg_hmac_update(ctx, (const uint8 *) value, len) < 0 ||
 		pg_hmac_final(ctx, digest, ANON_DIGEST_LEN) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
@@ -189,30 +221,28 @@ anon_keyed_hash(char purpose, const char *ns, const char *value, uint8 *digest)
 	pg_hmac_free(ctx);
 }
 
-/* Look a lookup digest up in the map; true and the pseudonym if found. */
+/*
+ * Scan the map's primary key for a digest; true and the pseudonym if a row
+ * is visible to the snapshot.  (A dirty snapshot also notes in its xmin or
+ * xmax another transaction that is inserting or deleting the row found.)
+ */
 static bool
-anon_map_lookup(const uint8 *digest, uint8 *pseudonym)
+anon_map_scan(Relation rel, Snapshot snapshot, const uint8 *digest,
+			  uint8 *pseudonym)
 {
-	Relation	rel;
-	Oid			indexoid;
-	bytea	   *key = palloc(VARHDRSZ + ANON_DIGEST_LEN);
+	char		keybuf[VARHDRSZ + ANON_DIGEST_LEN];
+	bytea	   *key = (bytea *) keybuf;
 	ScanKeyData skey;
-	Snapshot	snapshot;
 	SysScanDesc scan;
 	HeapTuple	tup;
 	bool		found = false;
-
-	anon_map_relid = anon_table_oid("pseudonyms");
-	rel = table_open(anon_map_relid, AccessShareLock);
-	indexoid = RelationGetPrimaryKeyIndex(rel);
 
 	SET_VARSIZE(key, VARHDRSZ + ANON_DIGEST_LEN);
 	memcpy(VARDATA(key), digest, ANON_DIGEST_LEN);
 	ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_BYTEAEQ,
 				PointerGetDatum(key));
-
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	scan = systable_beginscan(rel, indexoid, true, snapshot, 1, &skey);
+	scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true,
+							  snapshot, 1, &skey);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
 	{
@@ -223,134 +253,92 @@ anon_map_lookup(const uint8 *digest, uint8 *pseudonym)
 		found = true;
 	}
 	systable_endscan(scan);
-	UnregisterSnapshot(snapshot);
-	table_close(rel, AccessShareLock);
-	pfree(key);
 	return found;
 }
 
-/* Prepare (once per backend) one of the two map inserts. */
-static SPIPlanPtr
-anon_insert_plan_get(SPIPlanPtr *cached, const char *sql)
+/* Store a new random pseudonym for a digest. */
+static void
+anon_map_store(Relation rel, const uint8 *digest, uint8 *pseudonym)
 {
-	Oid			types[2] = {BYTEAOID, UUIDOID};
-
-	if (*cached == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(sql, 2, types);
-
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "could not prepare the pseudonym insert: %s",
-				 SPI_result_code_string(SPI_result));
-		*cached = plan;
-	}
-	return *cached;
-}
-
-/* Run one map insert through SPI; true when it stored a row. */
-static bool
-anon_insert_run(SPIPlanPtr *cached, const char *sql, Datum *values)
-{
-	bool		inserted;
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_plan(anon_insert_plan_get(cached, sql), values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not insert a pseudonym");
-	inserted = SPI_processed == 1;
-	SPI_finish();
-	return inserted;
-}
-
-/*
- * Insert a row under a transaction snapshot (REPEATABLE READ, SERIALIZABLE).
- *
- * ON CONFLICT DO NOTHING would raise a serialization failure when the row
- * it conflicts with was committed after the snapshot was taken, so a plain
- * INSERT runs in a subtransaction and a unique violation means another
- * session stored the person first.
- */
-static bool
-anon_insert_in_subxact(Datum *values)
-{
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	bool		inserted = false;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		inserted = anon_insert_run(&anon_insert_plain_plan,
-								   "INSERT INTO anonymize.pseudonyms (lookup, pseudonym) VALUES ($1, $2)",
-								   values);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
-			ReThrowError(edata);
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
-	return inserted;
-}
-
-/*
- * Insert a new pseudonym for a digest, as the map's owner; if another
- * session inserted one first, return false (the caller then reads it).
- */
-static bool
-anon_map_insert(const uint8 *digest, uint8 *pseudonym)
-{
-	Oid			save_userid;
-	int			save_sec;
-	bytea	   *key = palloc(VARHDRSZ + ANON_DIGEST_LEN);
-	pg_uuid_t  *uuid = palloc(sizeof(pg_uuid_t));
+	char		keybuf[VARHDRSZ + ANON_DIGEST_LEN];
+	bytea	   *key = (bytea *) keybuf;
+	pg_uuid_t	uuid;
 	Datum		values[2];
-	bool		inserted;
+	bool		nulls[2] = {false, false};
+	HeapTuple	tup;
 
-	SET_VARSIZE(key, VARHDRSZ + ANON_DIGEST_LEN);
-	memcpy(VARDATA(key), digest, ANON_DIGEST_LEN);
-	if (!pg_strong_random(uuid->data, ANON_PSEUDONYM_LEN))
+	if (!pg_strong_random(uuid.data, ANON_PSEUDONYM_LEN))
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not generate random values")));
-	uuid->data[6] = (uuid->data[6] & 0x0f) | 0x40;	/* version 4 */
-	uuid->data[8] = (uuid->data[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
+	uuid.data[6] = (uuid.data[6] & 0x0f) | 0x40;	/* version 4 */
+	uuid.data[8] = (uuid.data[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
+	SET_VARSIZE(key, VARHDRSZ + ANON_DIGEST_LEN);
+	memcpy(VARDATA(key), digest, ANON_DIGEST_LEN);
 	values[0] = PointerGetDatum(key);
-	values[1] = UUIDPGetDatum(uuid);
+	values[1] = UUIDPGetDatum(&uuid);
 
-	anon_become_owner("pseudonyms", &save_userid, &save_sec);
-	PG_TRY();
-	{
-		if (IsolationUsesXactSnapshot())
-			inserted = anon_insert_in_subxact(values);
-		else
-			inserted = anon_insert_run(&anon_insert_plan,
-									   "INSERT INTO anonymize.pseudonyms (lookup, pseudonym) "
-									   "VALUES ($1, $2) ON CONFLICT DO NOTHING",
-									   values);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
+	/* insert the row and its index entries, as is done for a catalog */
+	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+	CatalogTupleInsert(rel, tup);
+	heap_freetuple(tup);
+	memcpy(pseudonym, uuid.data, ANON_PSEUDONYM_LEN);
+}
 
-	if (inserted)
-		memcpy(pseudonym, uuid->data, ANON_PSEUDONYM_LEN);
-	return inserted;
+/*
+ * Find the pseudonym of a lookup digest in the map, storing a new one if
+ * there is none.
+ *
+ * The map is read with the latest snapshot.  A person not found is created
+ * under a short lock on the digest, after a dirty-snapshot scan: a row that
+ * another transaction is inserting or deleting is waited for, and the lookup
+ * starts again.  So two sessions storing the same new person end with one
+ * row and no error, at every isolation level, without subtransactions.  The
+ * writer needs no privilege on the map: it is written directly.
+ */
+static void
+anon_map_get(const uint8 *digest, uint8 *pseudonym)
+{
+	for (;;)
+	{
+		Relation	rel;
+		Snapshot	snapshot;
+		SnapshotData dirty;
+		LOCKTAG		tag;
+		uint32		key1;
+		uint32		key2;
+		TransactionId xwait;
+		bool		found;
+
+		anon_map_relid = anon_table_oid("pseudonyms");
+		rel = table_open(anon_map_relid, RowExclusiveLock);
+		snapshot = RegisterSnapshot(GetLatestSnapshot());
+		found = anon_map_scan(rel, snapshot, digest, pseudonym);
+		UnregisterSnapshot(snapshot);
+		if (found)
+		{
+			table_close(rel, NoLock);
+			return;
+		}
+
+		/* an advisory lock tag that SQL's advisory lock functions never use */
+		memcpy(&key1, digest, sizeof(key1));
+		memcpy(&key2, digest + sizeof(key1), sizeof(key2));
+		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, key1, key2, ANON_LOCK_FIELD4);
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+		InitDirtySnapshot(dirty);
+		found = anon_map_scan(rel, &dirty, digest, pseudonym);
+		xwait = TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax;
+		if (!found)
+			anon_map_store(rel, digest, pseudonym);
+		LockRelease(&tag, ExclusiveLock, false);
+		table_close(rel, NoLock);
+
+		if (!found || !TransactionIdIsValid(xwait))
+			return;
+		/* another transaction is storing or forgetting this person */
+		XactLockTableWait(xwait, NULL, NULL, XLTW_None);
+	}
 }
 
 /* Remember a pseudonym in the backend cache. */
@@ -369,27 +357,28 @@ anon_cache_store(uint64 fp, const char *key, int keylen, const uint8 *pseudonym)
 	if (anon_cache == NULL)
 		anon_cache = pcache_create(anon_cache_cxt, 1024, NULL);
 	entry = pcache_insert(anon_cache, fp, &found);
-	if (found)
-		pfree(entry->key);		/* a colliding key: replace it */
-	entry->key = MemoryContextAlloc(anon_cache_cxt, keylen);
-	memcpy(entry->key, key, keylen);
+	if (found && entry->keylen > ANON_CACHE_INLINE)
+		pfree(entry->longkey);	/* a colliding key: replace it */
 	entry->keylen = keylen;
+	if (keylen > ANON_CACHE_INLINE)
+		entry->longkey = MemoryContextAlloc(anon_cache_cxt, keylen);
+	memcpy(CACHE_KEY(entry), key, keylen);
 	memcpy(entry->pseudonym, pseudonym, ANON_PSEUDONYM_LEN);
 }
 
 /* The pseudonym of a normalized identifier; see pseudonym.h. */
 void
-anon_pseudonym(const char *ns, const char *value, uint8 *pseudonym)
+anon_pseudonym(const char *ns, const char *value, int len, uint8 *pseudonym)
 {
 	int			nslen = strlen(ns);
-	int			vlen = strlen(value);
-	int			keylen = nslen + 1 + vlen;
-	char	   *key = palloc(keylen);
+	int			keylen = nslen + 1 + len;
+	char		buf[256];
+	char	   *key = keylen <= sizeof(buf) ? buf : palloc(keylen);
 	uint64		fp;
 	uint8		digest[ANON_DIGEST_LEN];
 
 	memcpy(key, ns, nslen + 1);
-	memcpy(key + nslen + 1, value, vlen);
+	memcpy(key + nslen + 1, value, len);
 	fp = hash_bytes_extended((const unsigned char *) key, keylen, 0);
 
 	if (anon_cache != NULL)
@@ -397,26 +386,17 @@ anon_pseudonym(const char *ns, const char *value, uint8 *pseudonym)
 		CacheEntry *entry = pcache_lookup(anon_cache, fp);
 
 		if (entry && entry->keylen == keylen &&
-			memcmp(entry->key, key, keylen) == 0)
+			memcmp(CACHE_KEY(entry), key, keylen) == 0)
 		{
 			memcpy(pseudonym, entry->pseudonym, ANON_PSEUDONYM_LEN);
-			pfree(key);
 			return;
 		}
 	}
 
-	anon_keyed_hash(ANON_PURPOSE_LOOKUP, ns, value, digest);
-	if (!anon_map_lookup(digest, pseudonym) &&
-		!anon_map_insert(digest, pseudonym) &&
-		!anon_map_lookup(digest, pseudonym))
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not serialize access to the pseudonym map"),
-				 errdetail("Another transaction created or forgot the same person at the same time."),
-				 errhint("Retry the transaction.")));
+	anon_keyed_hash(ANON_PURPOSE_LOOKUP, ns, value, len, digest);
+	anon_map_get(digest, pseudonym);
 
 	anon_cache_store(fp, key, keylen, pseudonym);
-	pfree(key);
 }
 
 PG_FUNCTION_INFO_V1(anon_forget);
@@ -440,7 +420,7 @@ anon_forget(PG_FUNCTION_ARGS)
 
 	if (value == NULL)
 		PG_RETURN_BOOL(false);
-	anon_keyed_hash(ANON_PURPOSE_LOOKUP, ns, value, digest);
+	anon_keyed_hash(ANON_PURPOSE_LOOKUP, ns, value, strlen(value), digest);
 	key = palloc(VARHDRSZ + ANON_DIGEST_LEN);
 	SET_VARSIZE(key, VARHDRSZ + ANON_DIGEST_LEN);
 	memcpy(VARDATA(key), digest, ANON_DIGEST_LEN);

@@ -27,15 +27,23 @@
  */
 extern char *anon_normalize(const char *value);
 
+/*
+ * The same for len bytes (not NUL-terminated): returns a pointer into value,
+ * or a new string if lower-casing changed it, and sets *outlen; NULL for an
+ * empty result.
+ */
+extern const char *anon_normalize_bytes(const char *value, int len, int *outlen);
+
 /* HMAC-SHA256 of (purpose, namespace, value) under the secret key. */
 extern void anon_keyed_hash(char purpose, const char *ns, const char *value,
-							uint8 *digest);
+							int len, uint8 *digest);
 
 /*
  * The pseudonym of a normalized identifier in a namespace, created on first
  * use.  Stable until the identifier is forgotten.
  */
-extern void anon_pseudonym(const char *ns, const char *value, uint8 *pseudonym);
+extern void anon_pseudonym(const char *ns, const char *value, int len,
+						   uint8 *pseudonym);
 
 extern void AnonPseudonymInit(void);
 

@@ -222,15 +222,47 @@ anon_rule_bind(AnonRule *rule, TupleDesc tupdesc, const char *relname)
 	rule->typbyval = att->attbyval;
 }
 
-/* A value of a text-like, uuid or bigint column as identifier text. */
-static char *
-anon_value_text(Oid typid, Datum value)
+/*
+ * A value of a text-like, uuid or bigint column as identifier bytes (not
+ * NUL-terminated); *len is set.  A text value is not copied.
+ */
+static const char *
+anon_value_bytes(Oid typid, Datum value, int *len)
 {
+	const char *s;
+
 	if (typid == UUIDOID)
-		return DatumGetCString(DirectFunctionCall1(uuid_out, value));
-	if (typid == INT8OID)
-		return psprintf(INT64_FORMAT, DatumGetInt64(value));
-	return TextDatumGetCString(value);
+		s = DatumGetCString(DirectFunctionCall1(uuid_out, value));
+	else if (typid == INT8OID)
+		s = psprintf(INT64_FORMAT, DatumGetInt64(value));
+	else
+	{
+		text	   *t = DatumGetTextPP(value);
+
+		*len = VARSIZE_ANY_EXHDR(t);
+		return VARDATA_ANY(t);
+	}
+	*len = strlen(s);
+	return s;
+}
+
+/* A pseudonym as text, in the canonical form of a uuid. */
+static Datum
+anon_uuid_text(const uint8 *bytes)
+{
+	static const char hex[] = "0123456789abcdef";
+	text	   *result = palloc(VARHDRSZ + 36);
+	char	   *p = VARDATA(result);
+
+	for (int i = 0; i < UUID_LEN; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[bytes[i] >> 4];
+		*p++ = hex[bytes[i] & 0x0F];
+	}
+	SET_VARSIZE(result, VARHDRSZ + 36);
+	return PointerGetDatum(result);
 }
 
 /* A pseudonym or digest as a value of the column's type. */
@@ -254,13 +286,7 @@ anon_bytes_datum(Oid typid, const uint8 *bytes, int len)
 		return Int64GetDatum(v == 0 ? 1 : (int64) v);
 	}
 	if (len == ANON_PSEUDONYM_LEN)
-	{
-		pg_uuid_t	uuid;
-
-		memcpy(uuid.data, bytes, UUID_LEN);
-		return DirectFunctionCall1(textin,
-								   DirectFunctionCall1(uuid_out, UUIDPGetDatum(&uuid)));
-	}
+		return anon_uuid_text(bytes);
 	else
 	{
 		char	   *hex = palloc(len * 2 + 1);
@@ -339,7 +365,10 @@ anon_rule_apply(AnonRule *rule, Datum value, bool *isnull)
 		case ANON_PSEUDONYM:
 		case ANON_HASH:
 			{
-				char	   *id = anon_normalize(anon_value_text(rule->typid, value));
+				int			rawlen;
+				const char *raw = anon_value_bytes(rule->typid, value, &rawlen);
+				int			len;
+				const char *id = anon_normalize_bytes(raw, rawlen, &len);
 				uint8		digest[ANON_DIGEST_LEN];
 
 				if (id == NULL)
@@ -349,11 +378,11 @@ anon_rule_apply(AnonRule *rule, Datum value, bool *isnull)
 				}
 				if (rule->action == ANON_HASH)
 				{
-					anon_keyed_hash(ANON_PURPOSE_HASH, rule->ns, id, digest);
+					anon_keyed_hash(ANON_PURPOSE_HASH, rule->ns, id, len, digest);
 					return anon_bytes_datum(rule->typid, digest,
 											rule->typid == UUIDOID ? UUID_LEN : ANON_DIGEST_LEN);
 				}
-				anon_pseudonym(rule->ns, id, digest);
+				anon_pseudonym(rule->ns, id, len, digest);
 				return anon_bytes_datum(rule->typid, digest, ANON_PSEUDONYM_LEN);
 			}
 		case ANON_GENERALIZE_IP:
