@@ -16,7 +16,7 @@ DATA = sql/anonymize--0.1.0.sql sql/anonymize--0.1.0--0.2.0.sql
 
 REGRESS = breakout_basics breakout_rules breakout_modes breakout_errors breakout_types breakout_parallel \
 	protect_rules protect_scope protect_errors protect_guard protect_forget protect_backfill \
-	protect_privileges
+	protect_privileges protect_upgrade
 REGRESS_OPTS = --inputdir=. --load-extension=anonymize
 ISOLATION = pseudonym_first_insert forget_race
 ISOLATION_OPTS = --load-extension=anonymize

@@ -29,6 +29,7 @@
 #include "utils/fmgroids.h"
 #include "utils/formatting.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -79,6 +80,7 @@ typedef struct CacheEntry
 
 static uint8 anon_secret[ANON_SECRET_LEN];
 static bool anon_secret_valid = false;
+static LocalTransactionId anon_secret_lxid = InvalidLocalTransactionId;
 static MemoryContext anon_cache_cxt = NULL;
 static pcache_hash *anon_cache = NULL;
 static Oid	anon_map_relid = InvalidOid;	/* as last looked up */
@@ -119,7 +121,12 @@ AnonPseudonymInit(void)
 	RegisterXactCallback(anon_xact_callback, NULL);
 }
 
-/* Load the secret key from anonymize.secret, once per backend. */
+/*
+ * Load the secret key from anonymize.secret, once per transaction: a key
+ * replaced by another session (restoring a dump inserts the dumped key)
+ * takes effect in the next transaction.  When the key has changed, cached
+ * pseudonyms are dropped, for they were found under the old key.
+ */
 static void
 anon_load_secret(void)
 {
@@ -130,7 +137,7 @@ anon_load_secret(void)
 	Datum		d;
 	bytea	   *key;
 
-	if (anon_secret_valid)
+	if (anon_secret_valid && anon_secret_lxid == MyProc->lxid)
 		return;
 	anon_secret_relid = anon_table_oid("secret");
 	rel = table_open(anon_secret_relid, AccessShareLock);
@@ -148,10 +155,14 @@ anon_load_secret(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the secret key of anonymize is malformed")));
+	if (anon_secret_valid &&
+		memcmp(anon_secret, VARDATA_ANY(key), ANON_SECRET_LEN) != 0)
+		anon_cache_reset();
 	memcpy(anon_secret, VARDATA_ANY(key), ANON_SECRET_LEN);
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	anon_secret_valid = true;
+	anon_secret_lxid = MyProc->lxid;
 }
 
 /* Normalize an identifier held in bytes; see pseudonym.h. */
@@ -380,6 +391,8 @@ anon_pseudonym(const char *ns, const char *value, int len, uint8 *pseudonym)
 	memcpy(key, ns, nslen + 1);
 	memcpy(key + nslen + 1, value, len);
 	fp = hash_bytes_extended((const unsigned char *) key, keylen, 0);
+
+	anon_load_secret();			/* may empty the cache */
 
 	if (anon_cache != NULL)
 	{

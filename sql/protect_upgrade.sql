@@ -1,0 +1,71 @@
+-- Upgrading from 0.1.0: ALTER EXTENSION UPDATE gives the same extension as a
+-- fresh CREATE EXTENSION, and what was made before the upgrade keeps working.
+\set regress_db :DBNAME
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS anonymize_upgrade;
+RESET client_min_messages;
+CREATE DATABASE anonymize_upgrade;
+\c anonymize_upgrade
+CREATE EXTENSION anonymize VERSION '0.1.0';
+CREATE TABLE upgrade_responses (country text, score float8);
+INSERT INTO upgrade_responses VALUES ('FR', 1), ('FR', 2), ('DE', 3);
+CREATE VIEW upgrade_report AS
+	SELECT anonymize.anonymized_breakout(country, score, 2) AS groups FROM upgrade_responses;
+SELECT extversion FROM pg_extension WHERE extname = 'anonymize';
+
+ALTER EXTENSION anonymize UPDATE TO '0.2.0';
+SELECT extversion FROM pg_extension WHERE extname = 'anonymize';
+
+-- the view made under 0.1.0 still answers
+SELECT g.label, g.members, g.n, g.status FROM upgrade_report, unnest(groups) AS g;
+
+-- the upgrade made a secret of 32 random bytes
+SELECT count(*) AS secrets, bool_and(length(key) = 32) AS key_is_32_bytes FROM anonymize.secret;
+
+-- and everything protect() needs: the guard's event triggers are enabled
+SELECT evtname, evtevent, evtenabled FROM pg_event_trigger ORDER BY evtname;
+CREATE TABLE upgrade_events (user_id text, email text);
+SELECT anonymize.protect('upgrade_events', '{user_id=pseudonym,email=hash}');
+INSERT INTO upgrade_events VALUES ('alice', ' Alice@ACME.com');
+SELECT user_id <> 'alice' AS pseudonymized, email ~ '^[0-9a-f]{64}$' AS hashed FROM upgrade_events;
+
+-- With a known key, hash gives the HMAC-SHA256 of 'h', the namespace, a zero
+-- byte and the normalized identifier (computed independently): a stored hash
+-- stays comparable with later ones across versions.
+INSERT INTO anonymize.secret SELECT decode(string_agg(lpad(to_hex(i), 2, '0'), ''), 'hex')
+	FROM generate_series(0, 31) AS i;
+INSERT INTO upgrade_events VALUES (NULL, ' Alice@ACME.com'), (NULL, 'user-42');
+SELECT email FROM upgrade_events WHERE user_id IS NULL ORDER BY email;
+-- Under the new key Alice is someone new: the pseudonym this session cached
+-- under the old key is not used.
+INSERT INTO upgrade_events VALUES ('alice', NULL);
+SELECT count(DISTINCT user_id) AS pseudonyms_of_alice FROM upgrade_events;
+
+-- The members of the upgraded extension, with their privileges, are those of
+-- a fresh install (in the regression database).
+CREATE FUNCTION pg_temp.members() RETURNS TABLE (n bigint, digest text) LANGUAGE sql AS $$
+	SELECT count(*), md5(string_agg(m, E'\n' ORDER BY m))
+	FROM (SELECT pg_describe_object(d.classid, d.objid, 0) || ' ' ||
+	             coalesce((SELECT p.proacl::text FROM pg_proc AS p
+	                       WHERE d.classid = 'pg_proc'::regclass AND p.oid = d.objid),
+	                      (SELECT c.relacl::text FROM pg_class AS c
+	                       WHERE d.classid = 'pg_class'::regclass AND c.oid = d.objid), '') AS m
+	      FROM pg_depend AS d
+	      WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+	        AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'anonymize')) AS s
+$$;
+SELECT * FROM pg_temp.members();
+\c :regress_db
+CREATE FUNCTION pg_temp.members() RETURNS TABLE (n bigint, digest text) LANGUAGE sql AS $$
+	SELECT count(*), md5(string_agg(m, E'\n' ORDER BY m))
+	FROM (SELECT pg_describe_object(d.classid, d.objid, 0) || ' ' ||
+	             coalesce((SELECT p.proacl::text FROM pg_proc AS p
+	                       WHERE d.classid = 'pg_proc'::regclass AND p.oid = d.objid),
+	                      (SELECT c.relacl::text FROM pg_class AS c
+	                       WHERE d.classid = 'pg_class'::regclass AND c.oid = d.objid), '') AS m
+	      FROM pg_depend AS d
+	      WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+	        AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'anonymize')) AS s
+$$;
+SELECT * FROM pg_temp.members();
+DROP DATABASE anonymize_upgrade;
