@@ -43,3 +43,18 @@ COMMIT;
 SELECT (SELECT user_id FROM forget_views WHERE id = 8) <> (SELECT user_id FROM forget_views WHERE id = 9) AS forgotten_within_transaction;
 
 DROP TABLE forget_views;
+
+-- A person first stored in a savepoint that rolls back is stored again by the
+-- next event: the pseudonym cached in the savepoint is not reused without
+-- its map row (else the person would get a second pseudonym later).
+CREATE TABLE forget_saved (id int, user_id text);
+SELECT anonymize.protect('forget_saved', ARRAY['user_id=pseudonym']);
+BEGIN;
+SAVEPOINT first_event;
+INSERT INTO forget_saved VALUES (1, 'dee@acme.com');
+ROLLBACK TO SAVEPOINT first_event;
+INSERT INTO forget_saved VALUES (2, 'dee@acme.com');
+COMMIT;
+INSERT INTO forget_saved VALUES (3, 'dee@acme.com');
+SELECT count(*) AS events, count(DISTINCT user_id) AS pseudonyms FROM forget_saved;
+SELECT anonymize.forget('dee@acme.com') AS dee_was_stored;

@@ -113,12 +113,25 @@ anon_xact_callback(XactEvent event, void *arg)
 		anon_cache_reset();
 }
 
+/*
+ * Subtransaction callback: so are entries added by an aborted savepoint or
+ * exception block, whose map rows are gone.
+ */
+static void
+anon_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					  SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		anon_cache_reset();
+}
+
 /* Register the invalidation callbacks. */
 void
 AnonPseudonymInit(void)
 {
 	CacheRegisterRelcacheCallback(anon_relcache_callback, (Datum) 0);
 	RegisterXactCallback(anon_xact_callback, NULL);
+	RegisterSubXactCallback(anon_subxact_callback, NULL);
 }
 
 /*
