@@ -58,3 +58,4 @@ COMMIT;
 INSERT INTO forget_saved VALUES (3, 'dee@acme.com');
 SELECT count(*) AS events, count(DISTINCT user_id) AS pseudonyms FROM forget_saved;
 SELECT anonymize.forget('dee@acme.com') AS dee_was_stored;
+DROP TABLE forget_saved;
