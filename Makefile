@@ -6,6 +6,7 @@ OBJS = \
 	src/anonymize.o \
 	src/guc.o \
 	src/grouping.o \
+	src/keys.o \
 	src/breakout.o \
 	src/rules.o \
 	src/pseudonym.o \

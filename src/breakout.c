@@ -1,13 +1,15 @@
 /*-------------------------------------------------------------------------
  *
  * breakout.c
- *	  The anonymized_breakout aggregate over one field.
+ *	  The anonymized_breakout aggregate over one field, counting rows or
+ *	  distinct subjects (people).
  *
  * The transition state is a hash table of groups keyed by the key datum
  * itself, using the key type's default hash and equality functions, so the
  * per-row cost is one hash probe and a few additions.  Keys are turned into
  * text only by the final function.  The state lives in the aggregate's
- * memory context and grows with the number of groups, not of rows.
+ * memory context and grows with the number of groups (and, with a subject,
+ * of distinct subjects per group), not of rows.
  *
  * Contracts:
  *	- the final function never modifies the state (it may run more than once,
@@ -40,8 +42,7 @@
 
 #include "anonymize.h"
 #include "grouping.h"
-
-#define GROUPED_LABEL "Grouped for anonymity"
+#include "keys.h"
 
 /* Columns of anonymize.breakout_group */
 #define BREAKOUT_GROUP_NATTS 6
@@ -55,20 +56,15 @@ typedef struct BreakoutGroup
 	int64		rows;			/* rows in the group */
 	int64		metric_rows;	/* rows whose metric is not NULL */
 	float8		sum;			/* sum of the non-NULL metrics */
+	SubjectSet *subjects;		/* distinct subjects, if counted */
 } BreakoutGroup;
-
-struct BreakoutState;
-
-static inline uint32 breakout_hash_key(struct BreakoutState *state, Datum key);
-static inline bool breakout_keys_equal(struct BreakoutState *state,
-									   Datum a, Datum b);
 
 #define SH_PREFIX			bgroup
 #define SH_ELEMENT_TYPE		BreakoutGroup
 #define SH_KEY_TYPE			Datum
 #define SH_KEY				key
-#define SH_HASH_KEY(tb, k)	breakout_hash_key((struct BreakoutState *) (tb)->private_data, k)
-#define SH_EQUAL(tb, a, b)	breakout_keys_equal((struct BreakoutState *) (tb)->private_data, a, b)
+#define SH_HASH_KEY(tb, k)	anon_key_hash((AnonKeyType *) (tb)->private_data, k)
+#define SH_EQUAL(tb, a, b)	anon_key_equal((AnonKeyType *) (tb)->private_data, a, b)
 #define SH_STORE_HASH
 #define SH_GET_HASH(tb, a)	((a)->hash)
 #define SH_SCOPE			static inline
@@ -80,12 +76,9 @@ static inline bool breakout_keys_equal(struct BreakoutState *state,
 typedef struct BreakoutState
 {
 	MemoryContext mcxt;			/* where groups and key copies live */
-	Oid			keytype;
-	Oid			collation;
-	int16		typlen;
-	bool		typbyval;
-	FmgrInfo	hash_fn;
-	FmgrInfo	eq_fn;
+	AnonKeyType key;
+	bool		by_subject;		/* groups count distinct subjects */
+	AnonKeyType subject;
 
 	bool		settings_known; /* threshold and sensitivity are set */
 	int32		threshold;
@@ -104,109 +97,24 @@ PG_FUNCTION_INFO_V1(anon_breakout_serialize);
 PG_FUNCTION_INFO_V1(anon_breakout_deserialize);
 PG_FUNCTION_INFO_V1(anon_breakout_final);
 
-/* Hash a non-NULL key with its type's default hash function. */
-static inline uint32
-breakout_hash_key(BreakoutState *state, Datum key)
-{
-	return DatumGetUInt32(FunctionCall1Coll(&state->hash_fn, state->collation,
-											key));
-}
-
-/* Whether two non-NULL keys are equal by their type's equality operator. */
-static inline bool
-breakout_keys_equal(BreakoutState *state, Datum a, Datum b)
-{
-	return DatumGetBool(FunctionCall2Coll(&state->eq_fn, state->collation,
-										  a, b));
-}
-
-/* Raise an error unless called as part of an aggregate. */
-static MemoryContext
-breakout_agg_context(FunctionCallInfo fcinfo)
-{
-	MemoryContext aggcxt;
-
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("anonymized_breakout support function called outside an aggregate")));
-	return aggcxt;
-}
-
-/* Make an empty state for keys of the given type, allocated in mcxt. */
+/*
+ * Make an empty state for keys of the given type, allocated in mcxt; with a
+ * valid subject type, groups count distinct subjects of that type.
+ */
 static BreakoutState *
-breakout_state_create(MemoryContext mcxt, Oid keytype, Oid collation)
+breakout_state_create(MemoryContext mcxt, Oid keytype, Oid collation,
+					  Oid subjecttype)
 {
-	TypeCacheEntry *tc;
-	BreakoutState *state;
+	BreakoutState *state = MemoryContextAllocZero(mcxt, sizeof(BreakoutState));
 
-	if (!OidIsValid(keytype))
-		ereport(ERROR,
-				(errcode(ERRCODE_INDETERMINATE_DATATYPE),
-				 errmsg("could not determine the type of the breakout key")));
-
-	tc = lookup_type_cache(keytype,
-						   TYPECACHE_HASH_PROC_FINFO | TYPECACHE_EQ_OPR_FINFO);
-	if (!OidIsValid(tc->hash_proc) || !OidIsValid(tc->eq_opr_finfo.fn_oid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("cannot break out by a key of type %s",
-						format_type_be(keytype)),
-				 errdetail("Type %s has no default hash operator class, so equal keys cannot be recognized.",
-						   format_type_be(keytype)),
-				 errhint("Cast the key to a type that has one, such as text.")));
-
-	state = MemoryContextAllocZero(mcxt, sizeof(BreakoutState));
 	state->mcxt = mcxt;
-	state->keytype = keytype;
-	state->collation = collation;
-	state->typlen = tc->typlen;
-	state->typbyval = tc->typbyval;
-	fmgr_info_copy(&state->hash_fn, &tc->hash_proc_finfo, mcxt);
-	fmgr_info_copy(&state->eq_fn, &tc->eq_opr_finfo, mcxt);
-	state->groups = bgroup_create(mcxt, 64, state);
+	anon_key_type_init(&state->key, keytype, collation, mcxt, "key");
+	state->by_subject = OidIsValid(subjecttype);
+	if (state->by_subject)
+		anon_key_type_init(&state->subject, subjecttype, InvalidOid, mcxt,
+						   "subject");
+	state->groups = bgroup_create(mcxt, 64, &state->key);
 	return state;
-}
-
-/* Map a value of the enum anonymize.sensitivity to its C form. */
-static AnonSensitivity
-breakout_sensitivity_from_oid(Oid enumval)
-{
-	HeapTuple	tup;
-	const char *label;
-	AnonSensitivity result;
-
-	tup = SearchSysCache1(ENUMOID, ObjectIdGetDatum(enumval));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for enum value %u", enumval);
-	label = NameStr(((Form_pg_enum) GETSTRUCT(tup))->enumlabel);
-	if (strcmp(label, "not_sensitive") == 0)
-		result = ANON_NOT_SENSITIVE;
-	else if (strcmp(label, "somewhat_sensitive") == 0)
-		result = ANON_SOMEWHAT_SENSITIVE;
-	else if (strcmp(label, "very_sensitive") == 0)
-		result = ANON_VERY_SENSITIVE;
-	else
-		elog(ERROR, "unrecognized sensitivity \"%s\"", label);
-	ReleaseSysCache(tup);
-	return result;
-}
-
-/* Refuse a threshold below 1 or below anonymize.min_threshold. */
-static void
-breakout_check_threshold(int32 threshold)
-{
-	if (threshold < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("threshold must be at least 1, not %d", threshold)));
-	if (threshold < anon_min_threshold)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("threshold %d is below the minimum threshold %d",
-						threshold, anon_min_threshold),
-				 errdetail("anonymize.min_threshold is set to %d.",
-						   anon_min_threshold)));
 }
 
 /*
@@ -246,29 +154,12 @@ breakout_read_settings(BreakoutState *state, FunctionCallInfo fcinfo)
 		return;
 	}
 
-	breakout_check_threshold(threshold);
+	anon_check_threshold(threshold);
 	state->threshold = threshold;
 	state->sensitivity_oid = sens_oid;
 	state->sensitivity = OidIsValid(sens_oid) ?
-		breakout_sensitivity_from_oid(sens_oid) : ANON_VERY_SENSITIVE;
+		anon_sensitivity_from_oid(sens_oid) : ANON_VERY_SENSITIVE;
 	state->settings_known = true;
-}
-
-/* Copy a new group's key into the state's memory, detoasted. */
-static Datum
-breakout_copy_key(BreakoutState *state, Datum key)
-{
-	MemoryContext old;
-	Datum		copy;
-
-	if (state->typbyval)
-		return key;
-	old = MemoryContextSwitchTo(state->mcxt);
-	if (state->typlen == -1)
-		key = PointerGetDatum(PG_DETOAST_DATUM_PACKED(key));
-	copy = datumCopy(key, false, state->typlen);
-	MemoryContextSwitchTo(old);
-	return copy;
 }
 
 /* Add counts to a group and refuse a sum that overflows. */
@@ -293,28 +184,35 @@ breakout_find_group(BreakoutState *state, Datum key, bool isnull)
 	bool		found;
 
 	if (isnull)
-		return &state->nullgroup;
-	group = bgroup_insert(state->groups, key, &found);
-	if (!found)
+		group = &state->nullgroup;
+	else
 	{
-		group->key = breakout_copy_key(state, key);
-		group->rows = 0;
-		group->metric_rows = 0;
-		group->sum = 0.0;
+		group = bgroup_insert(state->groups, key, &found);
+		if (!found)
+		{
+			group->key = anon_key_copy(&state->key, state->mcxt, key);
+			group->rows = 0;
+			group->metric_rows = 0;
+			group->sum = 0.0;
+			group->subjects = NULL;
+		}
 	}
+	if (state->by_subject && group->subjects == NULL)
+		group->subjects = anon_subjects_create(&state->subject, state->mcxt);
 	return group;
 }
 
 /*
- * anon_breakout_trans(internal, anyelement, float8 [, int4 [, sensitivity]])
- *	RETURNS internal
+ * anon_breakout_trans(internal, anyelement, float8 [, int4 [, sensitivity
+ *					   [, "any" subject]]]) RETURNS internal
  *
- * Transition function: count the row in its key's group.
+ * Transition function: count the row in its key's group, and its subject
+ * among the group's subjects (a NULL subject is nobody).
  */
 Datum
 anon_breakout_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt = breakout_agg_context(fcinfo);
+	MemoryContext aggcxt = anon_agg_context(fcinfo, "anonymized_breakout");
 	BreakoutState *state;
 	BreakoutGroup *group;
 	float8		metric = 0.0;
@@ -323,7 +221,10 @@ anon_breakout_trans(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		state = breakout_state_create(aggcxt,
 									  get_fn_expr_argtype(fcinfo->flinfo, 1),
-									  PG_GET_COLLATION());
+									  PG_GET_COLLATION(),
+									  PG_NARGS() > 5 ?
+									  get_fn_expr_argtype(fcinfo->flinfo, 5) :
+									  InvalidOid);
 	else
 		state = (BreakoutState *) PG_GETARG_POINTER(0);
 
@@ -342,6 +243,8 @@ anon_breakout_trans(PG_FUNCTION_ARGS)
 
 	group = breakout_find_group(state, PG_GETARG_DATUM(1), PG_ARGISNULL(1));
 	breakout_group_add(group, 1, has_metric ? 1 : 0, metric);
+	if (state->by_subject && !PG_ARGISNULL(5))
+		anon_subjects_add(group->subjects, PG_GETARG_DATUM(5), has_metric);
 	state->rows++;
 	state->metric_rows += has_metric ? 1 : 0;
 
@@ -355,9 +258,9 @@ breakout_merge(BreakoutState *dst, BreakoutState *src)
 	bgroup_iterator it;
 	BreakoutGroup *g;
 
-	if (dst->keytype != src->keytype)
+	if (dst->key.type != src->key.type || dst->by_subject != src->by_subject)
 		elog(ERROR, "cannot combine breakouts of types %u and %u",
-			 dst->keytype, src->keytype);
+			 dst->key.type, src->key.type);
 
 	if (!dst->settings_known)
 	{
@@ -377,6 +280,9 @@ breakout_merge(BreakoutState *dst, BreakoutState *src)
 	dst->metric_rows += src->metric_rows;
 	breakout_group_add(&dst->nullgroup, src->nullgroup.rows,
 					   src->nullgroup.metric_rows, src->nullgroup.sum);
+	if (src->nullgroup.subjects)
+		anon_subjects_merge(breakout_find_group(dst, (Datum) 0, true)->subjects,
+							src->nullgroup.subjects);
 
 	bgroup_start_iterate(src->groups, &it);
 	while ((g = bgroup_iterate(src->groups, &it)) != NULL)
@@ -387,12 +293,16 @@ breakout_merge(BreakoutState *dst, BreakoutState *src)
 
 		if (!found)
 		{
-			d->key = breakout_copy_key(dst, g->key);
+			d->key = anon_key_copy(&dst->key, dst->mcxt, g->key);
 			d->rows = 0;
 			d->metric_rows = 0;
 			d->sum = 0.0;
+			d->subjects = dst->by_subject ?
+				anon_subjects_create(&dst->subject, dst->mcxt) : NULL;
 		}
 		breakout_group_add(d, g->rows, g->metric_rows, g->sum);
+		if (g->subjects)
+			anon_subjects_merge(d->subjects, g->subjects);
 	}
 }
 
@@ -404,7 +314,7 @@ breakout_merge(BreakoutState *dst, BreakoutState *src)
 Datum
 anon_breakout_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt = breakout_agg_context(fcinfo);
+	MemoryContext aggcxt = anon_agg_context(fcinfo, "anonymized_breakout");
 	BreakoutState *dst = PG_ARGISNULL(0) ? NULL :
 		(BreakoutState *) PG_GETARG_POINTER(0);
 	BreakoutState *src = PG_ARGISNULL(1) ? NULL :
@@ -418,45 +328,28 @@ anon_breakout_combine(PG_FUNCTION_ARGS)
 	}
 	/* src may live in a short-lived context: copy it into the aggregate's */
 	if (dst == NULL)
-		dst = breakout_state_create(aggcxt, src->keytype, src->collation);
+		dst = breakout_state_create(aggcxt, src->key.type, src->key.collation,
+									src->by_subject ? src->subject.type : InvalidOid);
 	breakout_merge(dst, src);
 	PG_RETURN_POINTER(dst);
 }
 
-/*
- * Fix the settings that change the text form of keys, so that it reads back
- * to an equal key anywhere; returns the nest level to pass to AtEOXact_GUC.
- */
-static int
-breakout_portable_settings(void)
-{
-	int			nest = NewGUCNestLevel();
-
-	(void) set_config_option("datestyle", "ISO, YMD", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("extra_float_digits", "3", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	return nest;
-}
-
-/* Write one group's counts, and its key in text form unless it is NULL. */
+/* Write one group's counts and subjects, and its key unless it is NULL. */
 static void
-breakout_send_group(StringInfo buf, BreakoutGroup *g, FmgrInfo *outfn)
+breakout_send_group(StringInfo buf, BreakoutState *state, BreakoutGroup *g,
+					bool with_key)
 {
 	pq_sendint64(buf, g->rows);
 	pq_sendint64(buf, g->metric_rows);
 	pq_sendfloat8(buf, g->sum);
-	if (outfn)
+	if (state->by_subject)
 	{
-		char	   *str = OutputFunctionCall(outfn, g->key);
-		int			len = strlen(str);
-
-		pq_sendint32(buf, len);
-		pq_sendbytes(buf, str, len);
-		pfree(str);
+		pq_sendbyte(buf, g->subjects != NULL);
+		if (g->subjects)
+			anon_subjects_send(buf, g->subjects);
 	}
+	if (with_key)
+		anon_key_send(buf, &state->key, g->key);
 }
 
 /*
@@ -469,46 +362,63 @@ anon_breakout_serialize(PG_FUNCTION_ARGS)
 {
 	BreakoutState *state;
 	StringInfoData buf;
-	FmgrInfo	outfn;
-	Oid			outfunc;
-	bool		isvarlena;
 	bgroup_iterator it;
 	BreakoutGroup *g;
 	int			nest;
 
-	breakout_agg_context(fcinfo);
+	anon_agg_context(fcinfo, "anonymized_breakout");
 	state = (BreakoutState *) PG_GETARG_POINTER(0);
-	getTypeOutputInfo(state->keytype, &outfunc, &isvarlena);
-	fmgr_info(outfunc, &outfn);
 
 	pq_begintypsend(&buf);
-	pq_sendint32(&buf, state->keytype);
-	pq_sendint32(&buf, state->collation);
+	pq_sendint32(&buf, state->key.type);
+	pq_sendint32(&buf, state->key.collation);
+	pq_sendint32(&buf, state->by_subject ? state->subject.type : InvalidOid);
 	pq_sendbyte(&buf, state->settings_known);
 	pq_sendint32(&buf, state->threshold);
 	pq_sendint32(&buf, state->sensitivity);
 	pq_sendint32(&buf, state->sensitivity_oid);
 	pq_sendint64(&buf, state->rows);
 	pq_sendint64(&buf, state->metric_rows);
-	breakout_send_group(&buf, &state->nullgroup, NULL);
-	pq_sendint64(&buf, state->groups->members);
 
-	nest = breakout_portable_settings();
+	nest = anon_portable_settings();
+	breakout_send_group(&buf, state, &state->nullgroup, false);
+	pq_sendint64(&buf, state->groups->members);
 	bgroup_start_iterate(state->groups, &it);
 	while ((g = bgroup_iterate(state->groups, &it)) != NULL)
-		breakout_send_group(&buf, g, &outfn);
+		breakout_send_group(&buf, state, g, true);
 	AtEOXact_GUC(true, nest);
 
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
-/* Read one group's counts into g. */
-static void
-breakout_recv_counts(StringInfo buf, BreakoutGroup *g)
+/*
+ * Read one group written by breakout_send_group: its counts into *counts,
+ * and its subjects into a set made in the current context (NULL if none).
+ */
+static SubjectSet *
+breakout_recv_group(StringInfo buf, BreakoutState *state, BreakoutGroup *counts)
 {
-	g->rows = pq_getmsgint64(buf);
-	g->metric_rows = pq_getmsgint64(buf);
-	g->sum = pq_getmsgfloat8(buf);
+	SubjectSet *subjects = NULL;
+
+	counts->rows = pq_getmsgint64(buf);
+	counts->metric_rows = pq_getmsgint64(buf);
+	counts->sum = pq_getmsgfloat8(buf);
+	if (state->by_subject && pq_getmsgbyte(buf))
+	{
+		subjects = anon_subjects_create(&state->subject, CurrentMemoryContext);
+		anon_subjects_recv(buf, subjects);
+	}
+	return subjects;
+}
+
+/* Add a group read by breakout_recv_group to the state. */
+static void
+breakout_add_received(BreakoutState *state, BreakoutGroup *g,
+					  BreakoutGroup *counts, SubjectSet *subjects)
+{
+	breakout_group_add(g, counts->rows, counts->metric_rows, counts->sum);
+	if (subjects)
+		anon_subjects_merge(g->subjects, subjects);
 }
 
 /*
@@ -524,47 +434,42 @@ anon_breakout_deserialize(PG_FUNCTION_ARGS)
 	BreakoutState *state;
 	Oid			keytype;
 	Oid			collation;
-	Oid			infunc;
-	Oid			ioparam;
-	FmgrInfo	infn;
+	Oid			subjecttype;
+	BreakoutGroup counts;
+	SubjectSet *subjects;
 	int64		ngroups;
 	int			nest;
 
-	breakout_agg_context(fcinfo);
+	anon_agg_context(fcinfo, "anonymized_breakout");
 	initStringInfo(&buf);
 	appendBinaryStringInfo(&buf, VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes));
 
 	keytype = pq_getmsgint(&buf, 4);
 	collation = pq_getmsgint(&buf, 4);
-	state = breakout_state_create(CurrentMemoryContext, keytype, collation);
-	getTypeInputInfo(keytype, &infunc, &ioparam);
-	fmgr_info(infunc, &infn);
-
+	subjecttype = pq_getmsgint(&buf, 4);
+	state = breakout_state_create(CurrentMemoryContext, keytype, collation,
+								  subjecttype);
 	state->settings_known = pq_getmsgbyte(&buf);
 	state->threshold = pq_getmsgint(&buf, 4);
 	state->sensitivity = pq_getmsgint(&buf, 4);
 	state->sensitivity_oid = pq_getmsgint(&buf, 4);
 	state->rows = pq_getmsgint64(&buf);
 	state->metric_rows = pq_getmsgint64(&buf);
-	breakout_recv_counts(&buf, &state->nullgroup);
-	ngroups = pq_getmsgint64(&buf);
 
-	nest = breakout_portable_settings();
+	nest = anon_portable_settings();
+	subjects = breakout_recv_group(&buf, state, &counts);
+	if (counts.rows > 0)
+		breakout_add_received(state, breakout_find_group(state, (Datum) 0, true),
+							  &counts, subjects);
+	ngroups = pq_getmsgint64(&buf);
 	for (int64 i = 0; i < ngroups; i++)
 	{
-		BreakoutGroup tmp;
-		BreakoutGroup *g;
-		int			len;
-		char	   *str;
-
-		breakout_recv_counts(&buf, &tmp);
-		len = pq_getmsgint(&buf, 4);
-		str = pnstrdup(pq_getmsgbytes(&buf, len), len);
-		g = breakout_find_group(state,
-								InputFunctionCall(&infn, str, ioparam, -1),
-								false);
-		breakout_group_add(g, tmp.rows, tmp.metric_rows, tmp.sum);
-		pfree(str);
+		subjects = breakout_recv_group(&buf, state, &counts);
+		breakout_add_received(state,
+							  breakout_find_group(state,
+												  anon_key_recv(&buf, &state->key),
+												  false),
+							  &counts, subjects);
 	}
 	AtEOXact_GUC(true, nest);
 	pq_getmsgend(&buf);
@@ -573,13 +478,6 @@ anon_breakout_deserialize(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(state);
 }
 
-/* Sort support for the final function: groups in the key's own order. */
-typedef struct BreakoutSort
-{
-	FmgrInfo   *cmp_fn;			/* btree comparison, or NULL: compare labels */
-	Oid			collation;
-} BreakoutSort;
-
 /* One group as the final function sees it. */
 typedef struct BreakoutItem
 {
@@ -587,18 +485,15 @@ typedef struct BreakoutItem
 	char	   *label;			/* key's text form, NULL for the NULL key */
 } BreakoutItem;
 
-/* qsort_arg comparator of two non-NULL-key items. */
+/* qsort_arg comparator of two non-NULL-key items: in the key's own order. */
 static int
 breakout_item_cmp(const void *a, const void *b, void *arg)
 {
 	const BreakoutItem *ia = a;
 	const BreakoutItem *ib = b;
-	BreakoutSort *sort = arg;
 
-	if (sort->cmp_fn == NULL)
-		return strcmp(ia->label, ib->label);
-	return DatumGetInt32(FunctionCall2Coll(sort->cmp_fn, sort->collation,
-										   ia->group->key, ib->group->key));
+	return anon_key_cmp((AnonKeyType *) arg, ia->group->key, ia->label,
+						ib->group->key, ib->label);
 }
 
 /*
@@ -608,32 +503,20 @@ breakout_item_cmp(const void *a, const void *b, void *arg)
 static int
 breakout_sorted_items(BreakoutState *state, BreakoutItem **itemsp)
 {
-	TypeCacheEntry *tc = lookup_type_cache(state->keytype,
-										   TYPECACHE_CMP_PROC_FINFO);
-	BreakoutSort sort;
-	Oid			outfunc;
-	bool		isvarlena;
-	FmgrInfo	outfn;
 	BreakoutItem *items;
 	bgroup_iterator it;
 	BreakoutGroup *g;
 	int			n = 0;
-
-	getTypeOutputInfo(state->keytype, &outfunc, &isvarlena);
-	fmgr_info(outfunc, &outfn);
 
 	items = palloc(sizeof(BreakoutItem) * (state->groups->members + 1));
 	bgroup_start_iterate(state->groups, &it);
 	while ((g = bgroup_iterate(state->groups, &it)) != NULL)
 	{
 		items[n].group = g;
-		items[n].label = OutputFunctionCall(&outfn, g->key);
+		items[n].label = OutputFunctionCall(&state->key.out_fn, g->key);
 		n++;
 	}
-
-	sort.cmp_fn = OidIsValid(tc->cmp_proc) ? &tc->cmp_proc_finfo : NULL;
-	sort.collation = state->collation;
-	qsort_arg(items, n, sizeof(BreakoutItem), breakout_item_cmp, &sort);
+	qsort_arg(items, n, sizeof(BreakoutItem), breakout_item_cmp, &state->key);
 
 	if (state->nullgroup.rows > 0)
 	{
@@ -643,25 +526,6 @@ breakout_sorted_items(BreakoutState *state, BreakoutItem **itemsp)
 	}
 	*itemsp = items;
 	return n;
-}
-
-/* A text[] from C strings, NULL pointers becoming NULL elements. */
-static Datum
-breakout_text_array(char **strs, int n)
-{
-	Datum	   *elems = palloc(sizeof(Datum) * n);
-	bool	   *nulls = palloc(sizeof(bool) * n);
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	for (int i = 0; i < n; i++)
-	{
-		nulls[i] = strs[i] == NULL;
-		elems[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(strs[i]);
-	}
-	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
-											  TEXTOID, -1, false,
-											  TYPALIGN_INT));
 }
 
 /*
@@ -678,7 +542,7 @@ breakout_make_row(TupleDesc tupdesc, char *label, char **members,
 
 	nulls[0] = label == NULL;
 	values[0] = label ? CStringGetTextDatum(label) : (Datum) 0;
-	values[1] = breakout_text_array(members, nmembers);
+	values[1] = anon_text_array(members, nmembers);
 	nulls[2] = n < 0;
 	values[2] = Int64GetDatum(n);
 	nulls[3] = nulls[4] = !show_metric || metric_rows == 0;
@@ -690,6 +554,33 @@ breakout_make_row(TupleDesc tupdesc, char *label, char **members,
 									tupdesc);
 }
 
+/* The groups of a breakout by subject, for breakout_bucket_subjects. */
+typedef struct BreakoutUnion
+{
+	BreakoutState *state;
+	BreakoutItem *items;
+	bool		basic;
+} BreakoutUnion;
+
+/* Distinct subjects over the groups with status ANON_GROUPED. */
+static int64
+breakout_bucket_subjects(void *arg, int ngroups, const AnonStatus *status)
+{
+	BreakoutUnion *u = arg;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "anonymized_breakout union",
+											  ALLOCSET_DEFAULT_SIZES);
+	SubjectSet *all = anon_subjects_create(&u->state->subject, cxt);
+	int64		count;
+
+	for (int i = 0; i < ngroups; i++)
+		if (status == NULL || status[i] == ANON_GROUPED)
+			anon_subjects_merge(all, u->items[i].group->subjects);
+	count = anon_subjects_count(all, u->basic);
+	MemoryContextDelete(cxt);
+	return count;
+}
+
 /* Apply the threshold rule to a state and build the breakout_group array. */
 static ArrayType *
 breakout_build_result(BreakoutState *state, Oid rowtype)
@@ -698,10 +589,12 @@ breakout_build_result(BreakoutState *state, Oid rowtype)
 	TupleDesc	tupdesc = lookup_rowtype_tupdesc_copy(rowtype, -1);
 	BreakoutItem *items;
 	int			n = breakout_sorted_items(state, &items);
-	int64	   *counts = palloc(sizeof(int64) * n);
-	AnonStatus *status = palloc(sizeof(AnonStatus) * n);
+	int64	   *counts = palloc(sizeof(int64) * Max(n, 1));
+	AnonStatus *status = palloc(sizeof(AnonStatus) * Max(n, 1));
 	Datum	   *rows = palloc(sizeof(Datum) * (n + 1));
-	char	  **members = palloc(sizeof(char *) * n);
+	char	  **members = palloc(sizeof(char *) * Max(n, 1));
+	BreakoutUnion u = {state, items, basic};
+	int64		total;
 	int			nrows = 0;
 	int			nmembers = 0;
 	BreakoutGroup bucket = {0};
@@ -711,12 +604,22 @@ breakout_build_result(BreakoutState *state, Oid rowtype)
 	char		typalign;
 
 	for (int i = 0; i < n; i++)
-		counts[i] = basic ? items[i].group->metric_rows : items[i].group->rows;
-	visible = anon_apply_threshold(n, counts,
-								   basic ? state->metric_rows : state->rows,
-								   state->threshold,
+	{
+		BreakoutGroup *g = items[i].group;
+
+		if (state->by_subject)
+			counts[i] = anon_subjects_count(g->subjects, basic);
+		else
+			counts[i] = basic ? g->metric_rows : g->rows;
+	}
+	if (state->by_subject)
+		total = breakout_bucket_subjects(&u, n, NULL);
+	else
+		total = basic ? state->metric_rows : state->rows;
+	visible = anon_apply_threshold(n, counts, total, state->threshold,
 								   basic ? ANON_SOMEWHAT_SENSITIVE : state->sensitivity,
-								   NULL, NULL, status);
+								   state->by_subject ? breakout_bucket_subjects : NULL,
+								   &u, status);
 
 	for (int i = 0; i < n; i++)
 	{
@@ -745,10 +648,15 @@ breakout_build_result(BreakoutState *state, Oid rowtype)
 		}
 	}
 	if (nmembers > 0)
+	{
+		/* people in two merged groups count once */
+		if (state->by_subject)
+			bucket.rows = breakout_bucket_subjects(&u, n, status);
 		rows[nrows++] = breakout_make_row(tupdesc, GROUPED_LABEL, members,
 										  nmembers, bucket.rows,
 										  bucket.metric_rows, bucket.sum,
 										  true, "grouped");
+	}
 
 	get_typlenbyvalalign(rowtype, &typlen, &typbyval, &typalign);
 	return construct_array(rows, nrows, rowtype, typlen, typbyval, typalign);
@@ -764,7 +672,7 @@ anon_breakout_final(PG_FUNCTION_ARGS)
 {
 	Oid			rowtype = get_element_type(get_fn_expr_rettype(fcinfo->flinfo));
 
-	breakout_agg_context(fcinfo);
+	anon_agg_context(fcinfo, "anonymized_breakout");
 	if (!OidIsValid(rowtype))
 		elog(ERROR, "could not determine the result type of anonymized_breakout");
 	if (PG_ARGISNULL(0))

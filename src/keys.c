@@ -1,0 +1,329 @@
+/*-------------------------------------------------------------------------
+ *
+ * keys.c
+ *	  Key types, breakout settings and subject sets shared by every breakout
+ *	  form (see keys.h).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_enum.h"
+#include "catalog/pg_type.h"
+#include "libpq/pqformat.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+
+#include "anonymize.h"
+#include "keys.h"
+
+/* Fill kt for values of a type; see keys.h. */
+void
+anon_key_type_init(AnonKeyType *kt, Oid type, Oid collation,
+				   MemoryContext mcxt, const char *what)
+{
+	TypeCacheEntry *tc;
+	Oid			outfunc;
+	Oid			infunc;
+	bool		isvarlena;
+
+	if (!OidIsValid(type))
+		ereport(ERROR,
+				(errcode(ERRCODE_INDETERMINATE_DATATYPE),
+				 errmsg("could not determine the type of the breakout %s", what)));
+	tc = lookup_type_cache(type, TYPECACHE_HASH_PROC_FINFO |
+						   TYPECACHE_EQ_OPR_FINFO | TYPECACHE_CMP_PROC_FINFO);
+	if (!OidIsValid(tc->hash_proc) || !OidIsValid(tc->eq_opr_finfo.fn_oid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("cannot break out by a %s of type %s", what,
+						format_type_be(type)),
+				 errdetail("Type %s has no default hash operator class, so equal %ss cannot be recognized.",
+						   format_type_be(type), what),
+				 errhint("Cast the %s to a type that has one, such as text.", what)));
+
+	kt->type = type;
+	/* arguments with conflicting collations leave none: use the default */
+	if (!OidIsValid(collation) && type_is_collatable(type))
+		collation = DEFAULT_COLLATION_OID;
+	kt->collation = collation;
+	kt->typlen = tc->typlen;
+	kt->typbyval = tc->typbyval;
+	fmgr_info_copy(&kt->hash_fn, &tc->hash_proc_finfo, mcxt);
+	fmgr_info_copy(&kt->eq_fn, &tc->eq_opr_finfo, mcxt);
+	kt->has_cmp = OidIsValid(tc->cmp_proc);
+	if (kt->has_cmp)
+		fmgr_info_copy(&kt->cmp_fn, &tc->cmp_proc_finfo, mcxt);
+	getTypeOutputInfo(type, &outfunc, &isvarlena);
+	fmgr_info_cxt(outfunc, &kt->out_fn, mcxt);
+	getTypeInputInfo(type, &infunc, &kt->ioparam);
+	fmgr_info_cxt(infunc, &kt->in_fn, mcxt);
+}
+
+/* A copy of a value in mcxt, detoasted; see keys.h. */
+Datum
+anon_key_copy(AnonKeyType *kt, MemoryContext mcxt, Datum value)
+{
+	MemoryContext old;
+	Datum		copy;
+
+	if (kt->typbyval)
+		return value;
+	old = MemoryContextSwitchTo(mcxt);
+	if (kt->typlen == -1)
+		value = PointerGetDatum(PG_DETOAST_DATUM_PACKED(value));
+	copy = datumCopy(value, false, kt->typlen);
+	MemoryContextSwitchTo(old);
+	return copy;
+}
+
+/* Order of two values; see keys.h. */
+int
+anon_key_cmp(AnonKeyType *kt, Datum a, const char *alabel,
+			 Datum b, const char *blabel)
+{
+	if (!kt->has_cmp)
+		return strcmp(alabel, blabel);
+	return DatumGetInt32(FunctionCall2Coll(&kt->cmp_fn, kt->collation, a, b));
+}
+
+/* Write a value in text form; see keys.h. */
+void
+anon_key_send(StringInfo buf, AnonKeyType *kt, Datum value)
+{
+	char	   *str = OutputFunctionCall(&kt->out_fn, value);
+	int			len = strlen(str);
+
+	pq_sendint32(buf, len);
+	pq_sendbytes(buf, str, len);
+	pfree(str);
+}
+
+/* Read a value written by anon_key_send; see keys.h. */
+Datum
+anon_key_recv(StringInfo buf, AnonKeyType *kt)
+{
+	int			len = pq_getmsgint(buf, 4);
+	char	   *str = pnstrdup(pq_getmsgbytes(buf, len), len);
+	Datum		value = InputFunctionCall(&kt->in_fn, str, kt->ioparam, -1);
+
+	pfree(str);
+	return value;
+}
+
+/* Fix the settings that change the text form of values; see keys.h. */
+int
+anon_portable_settings(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("datestyle", "ISO, YMD", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("extra_float_digits", "3", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+/* The aggregate's memory context; see keys.h. */
+MemoryContext
+anon_agg_context(FunctionCallInfo fcinfo, const char *aggname)
+{
+	MemoryContext aggcxt;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s support function called outside an aggregate", aggname)));
+	return aggcxt;
+}
+
+/* The C form of a value of the enum anonymize.sensitivity; see keys.h. */
+AnonSensitivity
+anon_sensitivity_from_oid(Oid enumval)
+{
+	HeapTuple	tup;
+	const char *label;
+	AnonSensitivity result;
+
+	tup = SearchSysCache1(ENUMOID, ObjectIdGetDatum(enumval));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for enum value %u", enumval);
+	label = NameStr(((Form_pg_enum) GETSTRUCT(tup))->enumlabel);
+	if (strcmp(label, "not_sensitive") == 0)
+		result = ANON_NOT_SENSITIVE;
+	else if (strcmp(label, "somewhat_sensitive") == 0)
+		result = ANON_SOMEWHAT_SENSITIVE;
+	else if (strcmp(label, "very_sensitive") == 0)
+		result = ANON_VERY_SENSITIVE;
+	else
+		elog(ERROR, "unrecognized sensitivity \"%s\"", label);
+	ReleaseSysCache(tup);
+	return result;
+}
+
+/* Refuse a threshold below 1 or below anonymize.min_threshold; see keys.h. */
+void
+anon_check_threshold(int32 threshold)
+{
+	if (threshold < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("threshold must be at least 1, not %d", threshold)));
+	if (threshold < anon_min_threshold)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("threshold %d is below the minimum threshold %d",
+						threshold, anon_min_threshold),
+				 errdetail("anonymize.min_threshold is set to %d.",
+						   anon_min_threshold)));
+}
+
+/* A text[] from C strings; see keys.h. */
+Datum
+anon_text_array(char **strs, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	if (n == 0)
+		return PointerGetDatum(construct_empty_array(TEXTOID));
+	for (int i = 0; i < n; i++)
+	{
+		nulls[i] = strs[i] == NULL;
+		elems[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(strs[i]);
+	}
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
+											  TEXTOID, -1, false,
+											  TYPALIGN_INT));
+}
+
+/* One subject of a set. */
+typedef struct SubjectEntry
+{
+	Datum		subject;
+	uint32		hash;
+	char		status;			/* used by simplehash */
+	bool		with_metric;	/* one of its rows had a metric */
+} SubjectEntry;
+
+#define SH_PREFIX			subjset
+#define SH_ELEMENT_TYPE		SubjectEntry
+#define SH_KEY_TYPE			Datum
+#define SH_KEY				subject
+#define SH_HASH_KEY(tb, k)	anon_key_hash((AnonKeyType *) (tb)->private_data, k)
+#define SH_EQUAL(tb, a, b)	anon_key_equal((AnonKeyType *) (tb)->private_data, a, b)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a)	((a)->hash)
+#define SH_SCOPE			static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+struct SubjectSet
+{
+	AnonKeyType *kt;
+	MemoryContext mcxt;
+	subjset_hash *hash;
+	int64		with_metric;	/* subjects with a metric */
+};
+
+/* An empty set of subjects of type kt, in mcxt. */
+SubjectSet *
+anon_subjects_create(AnonKeyType *kt, MemoryContext mcxt)
+{
+	SubjectSet *set = MemoryContextAlloc(mcxt, sizeof(SubjectSet));
+
+	set->kt = kt;
+	set->mcxt = mcxt;
+	set->hash = subjset_create(mcxt, 8, kt);
+	set->with_metric = 0;
+	return set;
+}
+
+/* Add a subject, or note that it has a metric. */
+static void
+anon_subjects_add_hashed(SubjectSet *set, Datum subject, uint32 hash,
+						 bool with_metric)
+{
+	bool		found;
+	SubjectEntry *e = subjset_insert_hash(set->hash, subject, hash, &found);
+
+	if (!found)
+	{
+		e->subject = anon_key_copy(set->kt, set->mcxt, subject);
+		e->with_metric = false;
+	}
+	if (with_metric && !e->with_metric)
+	{
+		e->with_metric = true;
+		set->with_metric++;
+	}
+}
+
+/* Add one row's subject to a set. */
+void
+anon_subjects_add(SubjectSet *set, Datum subject, bool with_metric)
+{
+	anon_subjects_add_hashed(set, subject, anon_key_hash(set->kt, subject),
+							 with_metric);
+}
+
+/* Add every subject of src to dst. */
+void
+anon_subjects_merge(SubjectSet *dst, SubjectSet *src)
+{
+	subjset_iterator it;
+	SubjectEntry *e;
+
+	subjset_start_iterate(src->hash, &it);
+	while ((e = subjset_iterate(src->hash, &it)) != NULL)
+		anon_subjects_add_hashed(dst, e->subject, e->hash, e->with_metric);
+}
+
+/* The number of subjects (with a metric, in the basic mode). */
+int64
+anon_subjects_count(SubjectSet *set, bool basic)
+{
+	return basic ? set->with_metric : (int64) set->hash->members;
+}
+
+/* Write a set in text form. */
+void
+anon_subjects_send(StringInfo buf, SubjectSet *set)
+{
+	subjset_iterator it;
+	SubjectEntry *e;
+
+	pq_sendint64(buf, set->hash->members);
+	subjset_start_iterate(set->hash, &it);
+	while ((e = subjset_iterate(set->hash, &it)) != NULL)
+	{
+		pq_sendbyte(buf, e->with_metric);
+		anon_key_send(buf, set->kt, e->subject);
+	}
+}
+
+/* Read the subjects written by anon_subjects_send into a set. */
+void
+anon_subjects_recv(StringInfo buf, SubjectSet *set)
+{
+	int64		n = pq_getmsgint64(buf);
+
+	for (int64 i = 0; i < n; i++)
+	{
+		bool		with_metric = pq_getmsgbyte(buf) != 0;
+
+		anon_subjects_add(set, anon_key_recv(buf, set->kt), with_metric);
+	}
+}

@@ -1,0 +1,101 @@
+/*-------------------------------------------------------------------------
+ *
+ * keys.h
+ *	  What every breakout form shares: the aggregate context, the settings of
+ *	  a breakout, key types and their text form, and sets of subjects.
+ *
+ * Keys and subjects are compared with their type's default hash and
+ * equality functions, so equal values meet whatever their text form; they
+ * travel between parallel workers in text form, written and read under fixed
+ * settings (see anon_portable_settings).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ANONYMIZE_KEYS_H
+#define ANONYMIZE_KEYS_H
+
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+
+#include "grouping.h"
+
+#define GROUPED_LABEL "Grouped for anonymity"
+
+/* How values of one type are hashed, compared, copied and printed. */
+typedef struct AnonKeyType
+{
+	Oid			type;
+	Oid			collation;
+	int16		typlen;
+	bool		typbyval;
+	FmgrInfo	hash_fn;
+	FmgrInfo	eq_fn;
+	bool		has_cmp;		/* a btree comparison exists */
+	FmgrInfo	cmp_fn;
+	FmgrInfo	out_fn;
+	FmgrInfo	in_fn;
+	Oid			ioparam;
+} AnonKeyType;
+
+/*
+ * Fill kt for values of a type (error 42883 if the type has no default hash
+ * operator class); what names the values in messages ("key", "subject").
+ */
+extern void anon_key_type_init(AnonKeyType *kt, Oid type, Oid collation,
+							   MemoryContext mcxt, const char *what);
+
+static inline uint32
+anon_key_hash(AnonKeyType *kt, Datum value)
+{
+	return DatumGetUInt32(FunctionCall1Coll(&kt->hash_fn, kt->collation, value));
+}
+
+static inline bool
+anon_key_equal(AnonKeyType *kt, Datum a, Datum b)
+{
+	return DatumGetBool(FunctionCall2Coll(&kt->eq_fn, kt->collation, a, b));
+}
+
+/* A copy of a value in mcxt, detoasted. */
+extern Datum anon_key_copy(AnonKeyType *kt, MemoryContext mcxt, Datum value);
+
+/* Order of two values: the type's btree order, else their labels' bytes. */
+extern int	anon_key_cmp(AnonKeyType *kt, Datum a, const char *alabel,
+						 Datum b, const char *blabel);
+
+/* Write a value in text form; read one back (in the current context). */
+extern void anon_key_send(StringInfo buf, AnonKeyType *kt, Datum value);
+extern Datum anon_key_recv(StringInfo buf, AnonKeyType *kt);
+
+/*
+ * Fix the settings that change the text form of values, so that it reads
+ * back to an equal value anywhere; returns the nest level for AtEOXact_GUC.
+ */
+extern int	anon_portable_settings(void);
+
+/* The aggregate's memory context; error 0A000 outside an aggregate. */
+extern MemoryContext anon_agg_context(FunctionCallInfo fcinfo, const char *aggname);
+
+/* The C form of a value of the enum anonymize.sensitivity. */
+extern AnonSensitivity anon_sensitivity_from_oid(Oid enumval);
+
+/* Refuse a threshold below 1 or below anonymize.min_threshold (22023). */
+extern void anon_check_threshold(int32 threshold);
+
+/* A text[] from C strings; NULL pointers become NULL elements. */
+extern Datum anon_text_array(char **strs, int n);
+
+/*
+ * A set of distinct subjects (the people of a group), exact.  Each subject
+ * remembers whether one of its rows had a metric, for the basic mode.
+ */
+typedef struct SubjectSet SubjectSet;
+
+extern SubjectSet *anon_subjects_create(AnonKeyType *kt, MemoryContext mcxt);
+extern void anon_subjects_add(SubjectSet *set, Datum subject, bool with_metric);
+extern void anon_subjects_merge(SubjectSet *dst, SubjectSet *src);
+extern int64 anon_subjects_count(SubjectSet *set, bool basic);
+extern void anon_subjects_send(StringInfo buf, SubjectSet *set);
+extern void anon_subjects_recv(StringInfo buf, SubjectSet *set);
+
+#endif							/* ANONYMIZE_KEYS_H */
