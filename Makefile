@@ -8,12 +8,15 @@ OBJS = \
 	src/grouping.o \
 	src/keys.o \
 	src/breakout.o \
+	src/breakout_two.o \
+	src/comments.o \
+	src/kanon.o \
 	src/rules.o \
 	src/pseudonym.o \
 	src/protect.o \
 	src/guard.o
 
-DATA = sql/anonymize--0.1.0.sql sql/anonymize--0.1.0--0.2.0.sql
+DATA = sql/anonymize--0.1.0.sql sql/anonymize--0.1.0--0.2.0.sql sql/anonymize--0.2.0--0.3.0.sql
 
 REGRESS = breakout_basics breakout_rules breakout_modes breakout_errors breakout_types breakout_parallel \
 	protect_rules protect_scope protect_errors protect_guard protect_forget protect_backfill \

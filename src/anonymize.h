@@ -22,6 +22,7 @@ typedef enum AnonMode
 extern int	anon_threshold;
 extern int	anon_min_threshold;
 extern int	anon_mode;
+extern int	anon_comment_threshold;
 
 extern void AnonGucInit(void);
 extern void AnonProtectInit(void);

@@ -16,6 +16,7 @@
 int			anon_threshold = 5;
 int			anon_min_threshold = 1;
 int			anon_mode = ANON_MODE_ENHANCED;
+int			anon_comment_threshold = 5;
 int			anon_tenant_default = ANON_TENANT_POLICY;
 
 static const struct config_enum_entry anon_tenant_default_options[] = {
@@ -48,6 +49,14 @@ AnonGucInit(void)
 							&anon_min_threshold,
 							1, 1, INT_MAX,
 							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("anonymize.comment_threshold",
+							"Default threshold of anonymized_comments.",
+							"A group's comments are shown only when it has at least this many.",
+							&anon_comment_threshold,
+							5, 1, INT_MAX,
+							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("anonymize.mode",
