@@ -1,5 +1,6 @@
--- Upgrading from 0.1.0: ALTER EXTENSION UPDATE gives the same extension as a
--- fresh CREATE EXTENSION, and what was made before the upgrade keeps working.
+-- Upgrading from 0.1.0 through 0.2.0: ALTER EXTENSION UPDATE gives the same
+-- extension as a fresh CREATE EXTENSION, and what was made before an upgrade
+-- keeps working.
 \set regress_db :DBNAME
 SET client_min_messages = warning;
 DROP DATABASE IF EXISTS anonymize_upgrade;
@@ -40,6 +41,19 @@ SELECT email FROM upgrade_events WHERE user_id IS NULL ORDER BY email;
 -- under the old key is not used.
 INSERT INTO upgrade_events VALUES ('alice', NULL);
 SELECT count(DISTINCT user_id) AS pseudonyms_of_alice FROM upgrade_events;
+
+-- 0.3.0: breakouts by two fields and by people, comments, k-anonymity; and
+-- set_tenant_policy refuses a domain with spaces, as protect() does.
+SELECT anonymize.set_tenant_policy('spaced', true, ARRAY['acme .com']);
+ALTER EXTENSION anonymize UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'anonymize';
+SELECT anonymize.set_tenant_policy('spaced-too', true, ARRAY['acme .com']);
+SELECT tenant, email_domains FROM anonymize.tenant_policies ORDER BY tenant;
+SELECT c.label1, c.label2, c.n, c.status
+FROM unnest((SELECT anonymize.anonymized_breakout(country, score > 1, score, 1,
+	'not_sensitive', 'not_sensitive') FROM upgrade_responses)) AS c;
+SELECT anonymize.k_anonymity('upgrade_responses', '{country}');
+SELECT g.label, g.n FROM upgrade_report, unnest(groups) AS g;
 
 -- The members of the upgraded extension, with their privileges, are those of
 -- a fresh install (in the regression database).

@@ -1,6 +1,6 @@
 -- Catalog facts: objects, labels and settings of the extension.
 BEGIN;
-SELECT plan(29);
+SELECT plan(36);
 
 SELECT has_extension('anonymize');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'anonymize'), false,
@@ -15,19 +15,32 @@ SELECT is((SELECT array_agg(attname || ' ' || format_type(atttypid, atttypmod) O
 	ARRAY['label text', 'members text[]', 'n bigint', 'mean double precision',
 	      'sum double precision', 'status text'],
 	'breakout_group has the documented columns');
+SELECT is((SELECT array_agg(attname || ' ' || format_type(atttypid, atttypmod) ORDER BY attnum)
+           FROM pg_attribute WHERE attrelid = 'anonymize.breakout_cell'::regclass AND attnum > 0),
+	ARRAY['label1 text', 'members1 text[]', 'label2 text', 'members2 text[]', 'n bigint',
+	      'mean double precision', 'sum double precision', 'status text'],
+	'breakout_cell has the documented columns');
 
 SELECT has_function('anonymize', 'anonymized_breakout', ARRAY['anyelement', 'double precision']);
 SELECT has_function('anonymize', 'anonymized_breakout', ARRAY['anyelement', 'double precision', 'integer']);
 SELECT has_function('anonymize', 'anonymized_breakout',
 	ARRAY['anyelement', 'double precision', 'integer', 'anonymize.sensitivity']);
+SELECT has_function('anonymize', 'anonymized_breakout',
+	ARRAY['"any"', '"any"', 'double precision', 'integer', 'anonymize.sensitivity', 'anonymize.sensitivity']);
+SELECT has_function('anonymize', 'anonymized_breakout',
+	ARRAY['anyelement', 'double precision', 'integer', 'anonymize.sensitivity', '"any"']);
+SELECT has_function('anonymize', 'anonymized_comments', ARRAY['text']);
+SELECT has_function('anonymize', 'anonymized_comments', ARRAY['text', 'integer']);
+SELECT function_returns('anonymize', 'k_anonymity', ARRAY['regclass', 'text[]'], 'bigint');
 
 -- every function of the analytics side is PARALLEL SAFE; what writes is UNSAFE
 SELECT is_empty($$
 	SELECT p.oid::regprocedure::text FROM pg_proc AS p
 	JOIN pg_depend AS d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
 	JOIN pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'anonymize'
-	WHERE (p.proname LIKE '%breakout%' OR p.proname IN ('random_secret', 'tenant_default_all'))
-	AND p.proparallel <> 's' $$, 'every breakout function and aggregate is PARALLEL SAFE');
+	WHERE (p.proname LIKE '%breakout%' OR p.proname LIKE '%comments%'
+	       OR p.proname IN ('random_secret', 'tenant_default_all'))
+	AND p.proparallel <> 's' $$, 'every breakout and comments function and aggregate is PARALLEL SAFE');
 SELECT is((
 	SELECT string_agg(p.proname, ', ' ORDER BY p.proname) FROM pg_proc AS p
 	JOIN pg_depend AS d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
@@ -42,9 +55,11 @@ SELECT is((
 	JOIN pg_depend AS d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
 	JOIN pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'anonymize'
 	WHERE p.prokind = 'f'),
+	'breakout2_combine i, breakout2_deserialize i, breakout2_final s, breakout2_serialize i, breakout2_trans s, '
 	'breakout_combine i, breakout_deserialize i, breakout_final s, breakout_serialize i, breakout_trans s, '
-	'forget v, guard v, protect v, protect_trigger v, random_secret v, refuse_policy_change v, replace_secret v, '
-	'set_tenant_policy v, tenant_default_all s, unregister_dropped v',
+	'comments_combine i, comments_deserialize i, comments_final s, comments_serialize i, comments_trans s, '
+	'forget v, guard v, k_anonymity s, protect v, protect_trigger v, random_secret v, refuse_policy_change v, '
+	'replace_secret v, set_tenant_policy v, tenant_default_all s, unregister_dropped v',
 'support functions have the intended volatility');
 
 -- every aggregate can run in parallel: combine, serialize and deserialize, read-only final
@@ -55,7 +70,8 @@ SELECT is_empty($$
 	WHERE a.aggcombinefn = 0 OR a.aggserialfn = 0 OR a.aggdeserialfn = 0 OR a.aggfinalmodify <> 'r' $$,
 	'every aggregate has combine, serialize, deserialize and a read-only final function');
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'anonymize'::regnamespace
-           AND proname = 'anonymized_breakout' AND prokind = 'a'), 3, 'three forms of anonymized_breakout');
+           AND proname = 'anonymized_breakout' AND prokind = 'a'), 5,
+	'five forms of anonymized_breakout: one field (three), by people, two fields');
 
 -- every object carries a comment
 SELECT is_empty($$
@@ -118,6 +134,9 @@ SELECT is((SELECT boot_val || ' ' || enumvals::text FROM pg_settings WHERE name 
 	'enhanced {enhanced,basic}', 'anonymize.mode is enhanced or basic');
 SELECT is((SELECT boot_val || ' ' || context FROM pg_settings WHERE name = 'anonymize.tenant_default'),
 	'policy superuser', 'anonymize.tenant_default is policy by default, set by a superuser');
+SELECT is((SELECT boot_val || ' ' || min_val || ' ' || context FROM pg_settings
+           WHERE name = 'anonymize.comment_threshold'),
+	'5 1 user', 'anonymize.comment_threshold defaults to 5, at least 1, settable by anyone');
 SELECT throws_ok($$SET anonymize.no_such_setting = 1$$, '42602', NULL,
 	'the anonymize. prefix is reserved');
 

@@ -1,6 +1,6 @@
 -- SQLSTATEs of every error a user can cause with anonymized_breakout.
 BEGIN;
-SELECT plan(16);
+SELECT plan(27);
 
 CREATE TEMP TABLE r (k text, m float8);
 INSERT INTO r VALUES ('a', 1), ('b', 2);
@@ -29,6 +29,30 @@ SELECT throws_ok($$SELECT anonymize.anonymized_breakout(k, m, 5, 'secret') FROM 
 	'an unknown sensitivity is refused by the enum');
 SELECT throws_ok($$SELECT anonymize.breakout_final(NULL::internal)$$, '0A000', NULL,
 	'support functions cannot be called by hand');
+
+-- two fields, people, comments, k-anonymity
+SELECT throws_ok($$SELECT anonymize.anonymized_breakout(k, k, m, NULL, 'very_sensitive', 'not_sensitive') FROM r$$,
+	'22004', 'threshold must not be null');
+SELECT throws_ok($$SELECT anonymize.anonymized_breakout(k, k, m, 5, 'very_sensitive', NULL) FROM r$$,
+	'22004', 'sensitivity must not be null');
+SELECT throws_ok($$SELECT anonymize.anonymized_breakout(k, point(1, 1), m, 5, 'very_sensitive', 'not_sensitive') FROM r$$,
+	'42883', 'cannot break out by a key of type point');
+SELECT throws_ok($$SELECT anonymize.anonymized_breakout(k, m, 5, 'very_sensitive', point(1, 1)) FROM r$$,
+	'42883', 'cannot break out by a subject of type point');
+SELECT throws_ok($$SELECT anonymize.anonymized_comments(k, 0) FROM r$$, '22023',
+	'threshold must be at least 1, not 0');
+SELECT throws_ok($$SELECT anonymize.anonymized_comments(k, NULL) FROM r$$, '22004',
+	'threshold must not be null');
+SELECT throws_ok($$SELECT anonymize.k_anonymity('r', '{nosuch}')$$, '42703',
+	'column "nosuch" of relation "r" does not exist');
+SELECT throws_ok($$SELECT anonymize.k_anonymity('r', '{}')$$, '22023',
+	'at least one column is required');
+SELECT throws_ok($$SELECT anonymize.k_anonymity('r', '{k,NULL}')$$, '22004',
+	'column names must not be null');
+SELECT throws_ok($$SELECT anonymize.k_anonymity('r', '{xmin}')$$, '0A000',
+	'cannot use system column "xmin"');
+SELECT throws_ok($$SELECT anonymize.breakout2_trans(NULL::internal, 1, 1, 1, 5, 'very_sensitive', 'very_sensitive')$$,
+	'0A000', NULL, 'support functions cannot be called by hand');
 
 -- the threshold floor
 SET LOCAL anonymize.min_threshold = 5;
