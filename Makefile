@@ -30,3 +30,6 @@ PG_CPPFLAGS = -I$(srcdir)/src
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# every object depends on the project's headers (PGXS does not track them)
+$(OBJS): $(wildcard $(srcdir)/src/*.h)

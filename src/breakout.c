@@ -613,7 +613,18 @@ breakout_build_result(BreakoutState *state, Oid rowtype)
 			counts[i] = basic ? g->metric_rows : g->rows;
 	}
 	if (state->by_subject)
-		total = breakout_bucket_subjects(&u, n, NULL);
+	{
+		/*
+		 * Only whether the distinct subjects overall reach the threshold
+		 * matters: a group that reaches it on its own settles that without
+		 * the union of every group.
+		 */
+		total = 0;
+		for (int i = 0; i < n; i++)
+			total = Max(total, counts[i]);
+		if (total < state->threshold)
+			total = breakout_bucket_subjects(&u, n, NULL);
+	}
 	else
 		total = basic ? state->metric_rows : state->rows;
 	visible = anon_apply_threshold(n, counts, total, state->threshold,

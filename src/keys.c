@@ -61,6 +61,25 @@ anon_key_type_init(AnonKeyType *kt, Oid type, Oid collation,
 	kt->has_cmp = OidIsValid(tc->cmp_proc);
 	if (kt->has_cmp)
 		fmgr_info_copy(&kt->cmp_fn, &tc->cmp_proc_finfo, mcxt);
+	switch (type)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+			kt->fast = ANON_KEY_INTEGER;
+			break;
+		case TEXTOID:
+		case VARCHAROID:
+			kt->fast = get_collation_isdeterministic(collation) ?
+				ANON_KEY_BYTES : ANON_KEY_FMGR;
+			break;
+		case UUIDOID:
+			kt->fast = ANON_KEY_BYTES;
+			break;
+		default:
+			kt->fast = ANON_KEY_FMGR;
+	}
 	getTypeOutputInfo(type, &outfunc, &isvarlena);
 	fmgr_info_cxt(outfunc, &kt->out_fn, mcxt);
 	getTypeInputInfo(type, &infunc, &kt->ioparam);
