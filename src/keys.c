@@ -67,7 +67,8 @@ anon_key_type_init(AnonKeyType *kt, Oid type, Oid collation,
 		case INT4OID:
 		case INT8OID:
 		case OIDOID:
-			kt->fast = ANON_KEY_INTEGER;
+			/* int8 is passed by reference on some platforms */
+			kt->fast = kt->typbyval ? ANON_KEY_INTEGER : ANON_KEY_FMGR;
 			break;
 		case TEXTOID:
 		case VARCHAROID:
@@ -113,13 +114,34 @@ anon_key_cmp(AnonKeyType *kt, Datum a, const char *alabel,
 	return DatumGetInt32(FunctionCall2Coll(&kt->cmp_fn, kt->collation, a, b));
 }
 
-/* Write a value in text form; see keys.h. */
+/*
+ * Write a value: integers, text and uuid as their bytes (the same on every
+ * platform), anything else in text form; see keys.h.
+ */
 void
 anon_key_send(StringInfo buf, AnonKeyType *kt, Datum value)
 {
-	char	   *str = OutputFunctionCall(&kt->out_fn, value);
-	int			len = strlen(str);
+	char	   *str;
+	int			len;
 
+	switch (kt->fast)
+	{
+		case ANON_KEY_INTEGER:
+			pq_sendint64(buf, (int64) value);
+			return;
+		case ANON_KEY_BYTES:
+			{
+				const char *bytes = anon_key_bytes(kt, value, &len);
+
+				pq_sendint32(buf, len);
+				pq_sendbytes(buf, bytes, len);
+				return;
+			}
+		case ANON_KEY_FMGR:
+			break;
+	}
+	str = OutputFunctionCall(&kt->out_fn, value);
+	len = strlen(str);
 	pq_sendint32(buf, len);
 	pq_sendbytes(buf, str, len);
 	pfree(str);
@@ -129,10 +151,29 @@ anon_key_send(StringInfo buf, AnonKeyType *kt, Datum value)
 Datum
 anon_key_recv(StringInfo buf, AnonKeyType *kt)
 {
-	int			len = pq_getmsgint(buf, 4);
-	char	   *str = pnstrdup(pq_getmsgbytes(buf, len), len);
-	Datum		value = InputFunctionCall(&kt->in_fn, str, kt->ioparam, -1);
+	int			len;
+	const char *bytes;
+	char	   *str;
+	Datum		value;
 
+	if (kt->fast == ANON_KEY_INTEGER)
+		return (Datum) pq_getmsgint64(buf);
+	len = pq_getmsgint(buf, 4);
+	bytes = pq_getmsgbytes(buf, len);
+	if (kt->fast == ANON_KEY_BYTES)
+	{
+		char	   *copy;
+
+		if (kt->typlen == -1)
+			return PointerGetDatum(cstring_to_text_with_len(bytes, len));
+		if (len != kt->typlen)
+			elog(ERROR, "malformed breakout state");
+		copy = palloc(len);
+		memcpy(copy, bytes, len);
+		return PointerGetDatum(copy);
+	}
+	str = pnstrdup(bytes, len);
+	value = InputFunctionCall(&kt->in_fn, str, kt->ioparam, -1);
 	pfree(str);
 	return value;
 }

@@ -7,7 +7,8 @@
  * Keys and subjects are compared with their type's default hash and
  * equality functions, so equal values meet whatever their text form; they
  * travel between parallel workers in text form, written and read under fixed
- * settings (see anon_portable_settings).
+ * settings (see anon_portable_settings), except integers, text and uuid,
+ * which travel as their bytes.
  *
  *-------------------------------------------------------------------------
  */
@@ -125,7 +126,7 @@ extern Datum anon_key_copy(AnonKeyType *kt, MemoryContext mcxt, Datum value);
 extern int	anon_key_cmp(AnonKeyType *kt, Datum a, const char *alabel,
 						 Datum b, const char *blabel);
 
-/* Write a value in text form; read one back (in the current context). */
+/* Write a value (see anon_key_send); read one back (in the current context). */
 extern void anon_key_send(StringInfo buf, AnonKeyType *kt, Datum value);
 extern Datum anon_key_recv(StringInfo buf, AnonKeyType *kt);
 
