@@ -497,10 +497,12 @@ two_number_field(TwoView *view, int field)
 /* Builder of the result array. */
 typedef struct TwoOut
 {
+	TwoView    *view;
 	TupleDesc	tupdesc;
 	Datum	   *rows;
 	int			nrows;
 	int			primary;		/* 0: key1 is primary, 1: key2 */
+	bool		primary_only;	/* two_slice_cmp: ignore the slice */
 } TwoOut;
 
 /*
@@ -537,26 +539,43 @@ two_emit(TwoOut *out, char *plabel, char **pmembers, int npm,
 }
 
 /*
- * Apply the primary field's rule within one slice (the slice values with
- * in_slice set) and emit its cells.  counts of the primary values are summed
- * over the slice; hide_all hides every cell (a small somewhat_sensitive
- * slice, or a breakout under the threshold).
+ * qsort_arg comparator of cell indexes by (slice value, primary value), or
+ * by primary value only.
+ */
+static int
+two_slice_cmp(const void *a, const void *b, void *arg)
+{
+	TwoOut	   *out = arg;
+	int			ia = *(const int *) a;
+	int			ib = *(const int *) b;
+	int			sf = 1 - out->primary;
+
+	if (!out->primary_only && out->view->pos[sf][ia] != out->view->pos[sf][ib])
+		return out->view->pos[sf][ia] < out->view->pos[sf][ib] ? -1 : 1;
+	if (out->view->pos[out->primary][ia] != out->view->pos[out->primary][ib])
+		return out->view->pos[out->primary][ia] < out->view->pos[out->primary][ib] ? -1 : 1;
+	return 0;
+}
+
+/*
+ * Apply the primary field's rule within one slice and emit its cells.  The
+ * slice's cells are given in primary-value order; in a merged slice several
+ * cells of one primary value are added up.  hide_all hides every cell (a
+ * small somewhat_sensitive slice, or a breakout under the threshold).
  */
 static void
-two_emit_slice(TwoView *view, TwoOut *out, const bool *in_slice,
+two_emit_slice(TwoView *view, TwoOut *out, const int *cells, int ncells,
 			   char *slabel, char **smembers, int nsm, bool hide_all,
 			   AnonSensitivity psens, bool basic, int32 threshold)
 {
 	int			pf = out->primary;
-	int			sf = 1 - pf;
-	int			np = view->nvalues[pf];
-	int64	   *rows = palloc0(sizeof(int64) * Max(np, 1));
-	int64	   *mrows = palloc0(sizeof(int64) * Max(np, 1));
-	float8	   *sums = palloc0(sizeof(float8) * Max(np, 1));
-	int		   *idx = palloc(sizeof(int) * Max(np, 1));
-	int64	   *counts = palloc(sizeof(int64) * Max(np, 1));
-	AnonStatus *status = palloc(sizeof(AnonStatus) * Max(np, 1));
-	char	  **members = palloc(sizeof(char *) * Max(np, 1));
+	int		   *value = palloc(sizeof(int) * Max(ncells, 1));
+	int64	   *rows = palloc0(sizeof(int64) * Max(ncells, 1));
+	int64	   *mrows = palloc0(sizeof(int64) * Max(ncells, 1));
+	float8	   *sums = palloc0(sizeof(float8) * Max(ncells, 1));
+	int64	   *counts = palloc(sizeof(int64) * Max(ncells, 1));
+	AnonStatus *status = palloc(sizeof(AnonStatus) * Max(ncells, 1));
+	char	  **members = palloc(sizeof(char *) * Max(ncells, 1));
 	int			ng = 0;
 	int			nmembers = 0;
 	int64		total = 0;
@@ -565,26 +584,22 @@ two_emit_slice(TwoView *view, TwoOut *out, const bool *in_slice,
 	float8		bsum = 0.0;
 	bool		visible;
 
-	for (int i = 0; i < view->ncells; i++)
+	/* the slice's groups: one per primary value, in order */
+	for (int i = 0; i < ncells; i++)
 	{
-		Cell	   *c = view->cells[i];
-		int			pv = view->pos[pf][i];
+		Cell	   *c = view->cells[cells[i]];
+		int			pv = view->pos[pf][cells[i]];
 
-		if (!in_slice[view->pos[sf][i]])
-			continue;
-		rows[pv] += c->rows;
-		mrows[pv] += c->metric_rows;
-		sums[pv] += c->sum;
+		if (ng == 0 || value[ng - 1] != pv)
+			value[ng++] = pv;
+		rows[ng - 1] += c->rows;
+		mrows[ng - 1] += c->metric_rows;
+		sums[ng - 1] += c->sum;
 	}
-	/* the slice's groups: primary values with rows in it, in order */
-	for (int v = 0; v < np; v++)
+	for (int g = 0; g < ng; g++)
 	{
-		if (rows[v] == 0)
-			continue;
-		idx[ng] = v;
-		counts[ng] = basic ? mrows[v] : rows[v];
-		total += counts[ng];
-		ng++;
+		counts[g] = basic ? mrows[g] : rows[g];
+		total += counts[g];
 	}
 	if (hide_all)
 	{
@@ -598,14 +613,13 @@ two_emit_slice(TwoView *view, TwoOut *out, const bool *in_slice,
 
 	for (int g = 0; g < ng; g++)
 	{
-		int			v = idx[g];
-		char	   *plabel = view->labels[pf][v];
+		char	   *plabel = view->labels[pf][value[g]];
 
 		switch (status[g])
 		{
 			case ANON_SHOWN:
 				two_emit(out, plabel, &plabel, 1, slabel, smembers, nsm,
-						 counts[g], mrows[v], sums[v], true, "shown");
+						 counts[g], mrows[g], sums[g], true, "shown");
 				break;
 			case ANON_HIDDEN:
 				two_emit(out, plabel, &plabel, 1, slabel, smembers, nsm,
@@ -615,8 +629,8 @@ two_emit_slice(TwoView *view, TwoOut *out, const bool *in_slice,
 			case ANON_GROUPED:
 				members[nmembers++] = plabel;
 				brows += counts[g];
-				bmrows += mrows[v];
-				bsum += sums[v];
+				bmrows += mrows[g];
+				bsum += sums[g];
 				break;
 		}
 	}
@@ -639,9 +653,11 @@ two_build_result(TwoState *state, Oid rowtype)
 	int			ns;
 	int64	   *stotals;
 	AnonStatus *sstatus;
-	bool	   *in_slice;
 	char	  **smembers;
 	int			nsm = 0;
+	int		   *order;
+	int		   *merged;
+	int			nmerged = 0;
 	int64		total = basic ? state->metric_rows : state->rows;
 	bool		visible;
 	int16		typlen;
@@ -662,6 +678,8 @@ two_build_result(TwoState *state, Oid rowtype)
 	two_number_field(&view, 0);
 	two_number_field(&view, 1);
 
+	out.view = &view;
+	out.primary_only = false;
 	out.tupdesc = lookup_rowtype_tupdesc_copy(rowtype, -1);
 	/* a cell appears at most once, plus one grouped cell per slice */
 	out.rows = palloc(sizeof(Datum) * (2 * view.ncells + view.nvalues[0] + view.nvalues[1] + 1));
@@ -673,7 +691,6 @@ two_build_result(TwoState *state, Oid rowtype)
 	/* the slices' totals, and the slice field's own rule on them */
 	stotals = palloc0(sizeof(int64) * Max(ns, 1));
 	sstatus = palloc(sizeof(AnonStatus) * Max(ns, 1));
-	in_slice = palloc0(sizeof(bool) * Max(ns, 1));
 	smembers = palloc(sizeof(char *) * Max(ns, 1));
 	for (int i = 0; i < view.ncells; i++)
 		stotals[view.pos[sf][i]] += basic ? view.cells[i]->metric_rows :
@@ -681,26 +698,36 @@ two_build_result(TwoState *state, Oid rowtype)
 	visible = anon_apply_threshold(ns, stotals, total, state->threshold,
 								   sens[sf], NULL, NULL, sstatus);
 
-	for (int s = 0; s < ns; s++)
+	/* cells by slice, then by primary value */
+	order = palloc(sizeof(int) * Max(view.ncells, 1));
+	merged = palloc(sizeof(int) * Max(view.ncells, 1));
+	for (int i = 0; i < view.ncells; i++)
+		order[i] = i;
+	qsort_arg(order, view.ncells, sizeof(int), two_slice_cmp, &out);
+
+	for (int start = 0, end; start < view.ncells; start = end)
 	{
+		int			s = view.pos[sf][order[start]];
 		char	   *slabel = view.labels[sf][s];
 
-		if (sstatus[s] == ANON_GROUPED)
+		for (end = start; end < view.ncells && view.pos[sf][order[end]] == s; end++)
 		{
-			smembers[nsm++] = slabel;
-			continue;
+			if (sstatus[s] == ANON_GROUPED)
+				merged[nmerged++] = order[end];
 		}
-		memset(in_slice, 0, sizeof(bool) * ns);
-		in_slice[s] = true;
-		two_emit_slice(&view, &out, in_slice, slabel, &slabel, 1,
-					   !visible || sstatus[s] == ANON_HIDDEN,
-					   sens[out.primary], basic, state->threshold);
+		if (sstatus[s] == ANON_GROUPED)
+			smembers[nsm++] = slabel;
+		else
+			two_emit_slice(&view, &out, order + start, end - start,
+						   slabel, &slabel, 1,
+						   !visible || sstatus[s] == ANON_HIDDEN,
+						   sens[out.primary], basic, state->threshold);
 	}
 	if (nsm > 0)
 	{
-		for (int s = 0; s < ns; s++)
-			in_slice[s] = sstatus[s] == ANON_GROUPED;
-		two_emit_slice(&view, &out, in_slice, GROUPED_LABEL, smembers, nsm,
+		out.primary_only = true;
+		qsort_arg(merged, nmerged, sizeof(int), two_slice_cmp, &out);
+		two_emit_slice(&view, &out, merged, nmerged, GROUPED_LABEL, smembers, nsm,
 					   false, sens[out.primary], basic, state->threshold);
 	}
 

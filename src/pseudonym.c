@@ -25,11 +25,11 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/formatting.h"
-#include "storage/lmgr.h"
-#include "storage/proc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -254,8 +254,7 @@ static bool
 anon_map_scan(Relation rel, Snapshot snapshot, const uint8 *digest,
 			  uint8 *pseudonym)
 {
-	char		keybuf[VARHDRSZ + ANON_DIGEST_LEN];
-	bytea	   *key = (bytea *) keybuf;
+	bytea	   *key = palloc(VARHDRSZ + ANON_DIGEST_LEN);
 	ScanKeyData skey;
 	SysScanDesc scan;
 	HeapTuple	tup;
@@ -277,6 +276,7 @@ anon_map_scan(Relation rel, Snapshot snapshot, const uint8 *digest,
 		found = true;
 	}
 	systable_endscan(scan);
+	pfree(key);
 	return found;
 }
 
@@ -284,8 +284,7 @@ anon_map_scan(Relation rel, Snapshot snapshot, const uint8 *digest,
 static void
 anon_map_store(Relation rel, const uint8 *digest, uint8 *pseudonym)
 {
-	char		keybuf[VARHDRSZ + ANON_DIGEST_LEN];
-	bytea	   *key = (bytea *) keybuf;
+	bytea	   *key = palloc(VARHDRSZ + ANON_DIGEST_LEN);
 	pg_uuid_t	uuid;
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
@@ -306,6 +305,7 @@ anon_map_store(Relation rel, const uint8 *digest, uint8 *pseudonym)
 	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
 	CatalogTupleInsert(rel, tup);
 	heap_freetuple(tup);
+	pfree(key);
 	memcpy(pseudonym, uuid.data, ANON_PSEUDONYM_LEN);
 }
 
