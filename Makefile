@@ -19,7 +19,7 @@ OBJS = \
 DATA = sql/anonymize--0.1.0.sql sql/anonymize--0.1.0--0.2.0.sql sql/anonymize--0.2.0--0.3.0.sql
 
 REGRESS = breakout_basics breakout_rules breakout_modes breakout_errors breakout_types breakout_parallel \
-	breakout_two_fields breakout_subjects breakout_comments k_anonymity breakout_parallel_forms \
+	breakout_two_fields breakout_subjects breakout_comments k_anonymity breakout_parallel_forms breakout_random \
 	protect_rules protect_scope protect_errors protect_guard protect_forget protect_backfill \
 	protect_privileges protect_upgrade
 REGRESS_OPTS = --inputdir=. --load-extension=anonymize

@@ -1,0 +1,191 @@
+-- Random breakouts checked against invariants: random numbers of groups and
+-- group sizes (mostly small), thresholds, sensitivities, NULL keys, NULL
+-- metrics and people in several groups, for every breakout form.  The seed
+-- is fixed, so a failure can be replayed; each check prints the number of
+-- cases that broke it, which must be 0.
+SELECT setseed(0.20261122);
+
+CREATE TABLE random_rows (k text, k2 int, person int, metric float8);
+CREATE TABLE random_violations (form text, invariant text, detail text);
+
+-- Fill random_rows with one random data set.
+CREATE FUNCTION random_fill() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	ngroups int := 1 + floor(random() * 12)::int;
+	size int;
+BEGIN
+	TRUNCATE random_rows;
+	FOR g IN 1..ngroups LOOP
+		-- mostly small groups, some large ones
+		size := CASE WHEN random() < 0.7 THEN 1 + floor(random() * 6)::int
+		             ELSE 5 + floor(random() * 40)::int END;
+		INSERT INTO random_rows
+		SELECT CASE WHEN g = 1 AND random() < 0.3 THEN NULL ELSE 'g' || lpad(g::text, 2, '0') END,
+		       floor(random() * 4)::int,
+		       floor(random() * (size + 3))::int,
+		       CASE WHEN random() < 0.2 THEN NULL ELSE floor(random() * 10) END
+		FROM generate_series(1, size);
+	END LOOP;
+END $$;
+
+-- One field, counting rows: check one breakout of random_rows.
+CREATE FUNCTION random_check_rows(thr int, sens anonymize.sensitivity) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	result anonymize.breakout_group[];
+	total bigint;
+BEGIN
+	SELECT anonymize.anonymized_breakout(r.k, r.metric, thr, sens), count(*) INTO result, total FROM random_rows AS r;
+	-- every key is listed exactly once, NULL included
+	INSERT INTO random_violations
+	SELECT 'rows', 'every key listed once', key
+	FROM (SELECT coalesce(m, '<NULL>') AS key, count(*) AS c
+	      FROM unnest(result) AS g, unnest(g.members) AS m GROUP BY 1) AS l
+	FULL JOIN (SELECT DISTINCT coalesce(r.k, '<NULL>') AS key FROM random_rows AS r) AS d USING (key)
+	WHERE c IS DISTINCT FROM 1;
+	IF total < thr THEN
+		INSERT INTO random_violations
+		SELECT 'rows', 'under k in total nothing is shown', g.label
+		FROM unnest(result) AS g WHERE g.status <> 'hidden' OR g.n IS NOT NULL;
+		RETURN;
+	END IF;
+	-- a shown group has its true count; unless not_sensitive, at least k
+	INSERT INTO random_violations
+	SELECT 'rows', 'shown groups are exact and not small', g.label
+	FROM unnest(result) AS g
+	WHERE g.status = 'shown'
+	  AND (g.n <> (SELECT count(*) FROM random_rows AS r WHERE r.k IS NOT DISTINCT FROM g.label)
+	       OR (sens <> 'not_sensitive' AND g.n < thr));
+	-- hidden groups are small and somewhat sensitive; grouping only when very
+	INSERT INTO random_violations
+	SELECT 'rows', 'statuses follow the sensitivity', g.status
+	FROM unnest(result) AS g
+	WHERE (g.status = 'hidden' AND (sens <> 'somewhat_sensitive' OR g.n IS NOT NULL
+	                                OR (SELECT count(*) FROM random_rows AS r WHERE r.k IS NOT DISTINCT FROM g.label) >= thr))
+	   OR (g.status = 'grouped' AND sens <> 'very_sensitive');
+	-- the bucket reaches k, never holds a single group, counts its rows
+	INSERT INTO random_violations
+	SELECT 'rows', 'the bucket is safe', array_to_string(g.members, ',', 'NULL')
+	FROM unnest(result) AS g
+	WHERE g.status = 'grouped'
+	  AND (g.n < thr OR cardinality(g.members) < 2
+	       OR g.n <> (SELECT count(*) FROM random_rows AS r
+	                  WHERE r.k = ANY (g.members) OR (r.k IS NULL AND array_position(g.members, NULL) IS NOT NULL)));
+	-- no group of the bucket could be recovered: every group under k is in it
+	INSERT INTO random_violations
+	SELECT 'rows', 'every small group is grouped', coalesce(d.k, 'NULL')
+	FROM (SELECT r.k, count(*) AS c FROM random_rows AS r GROUP BY r.k) AS d
+	WHERE sens = 'very_sensitive' AND d.c < thr
+	  AND NOT EXISTS (SELECT 1 FROM unnest(result) AS g
+	                  WHERE g.status = 'grouped'
+	                    AND (d.k = ANY (g.members) OR (d.k IS NULL AND array_position(g.members, NULL) IS NOT NULL)));
+	-- shown and grouped rows plus hidden groups' rows make the total
+	INSERT INTO random_violations
+	SELECT 'rows', 'counts add up', s::text
+	FROM (SELECT coalesce(sum(g.n), 0) + coalesce((SELECT count(*) FROM random_rows AS r, unnest(result) AS h
+	                                               WHERE h.status = 'hidden' AND r.k IS NOT DISTINCT FROM h.label), 0) AS s
+	      FROM unnest(result) AS g WHERE g.status <> 'hidden') AS x
+	WHERE s <> total;
+END $$;
+
+-- One field, counting people.
+CREATE FUNCTION random_check_people(thr int, sens anonymize.sensitivity) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	result anonymize.breakout_group[];
+	people bigint;
+BEGIN
+	SELECT anonymize.anonymized_breakout(r.k, r.metric, thr, sens, r.person), count(DISTINCT r.person)
+	INTO result, people FROM random_rows AS r;
+	IF people < thr THEN
+		INSERT INTO random_violations
+		SELECT 'people', 'under k people in total nothing is shown', g.label
+		FROM unnest(result) AS g WHERE g.status <> 'hidden' OR g.n IS NOT NULL;
+		RETURN;
+	END IF;
+	INSERT INTO random_violations
+	SELECT 'people', 'shown groups count their people and are not small', g.label
+	FROM unnest(result) AS g
+	WHERE g.status = 'shown'
+	  AND (g.n <> (SELECT count(DISTINCT r.person) FROM random_rows AS r WHERE r.k IS NOT DISTINCT FROM g.label)
+	       OR (sens <> 'not_sensitive' AND g.n < thr));
+	INSERT INTO random_violations
+	SELECT 'people', 'the bucket counts each person once and is safe', array_to_string(g.members, ',', 'NULL')
+	FROM unnest(result) AS g
+	WHERE g.status = 'grouped'
+	  AND (g.n < thr OR cardinality(g.members) < 2
+	       OR g.n <> (SELECT count(DISTINCT r.person) FROM random_rows AS r
+	                  WHERE r.k = ANY (g.members) OR (r.k IS NULL AND array_position(g.members, NULL) IS NOT NULL)));
+	INSERT INTO random_violations
+	SELECT 'people', 'every key listed once', key
+	FROM (SELECT coalesce(m, '<NULL>') AS key, count(*) AS c
+	      FROM unnest(result) AS g, unnest(g.members) AS m GROUP BY 1) AS l
+	FULL JOIN (SELECT DISTINCT coalesce(r.k, '<NULL>') AS key FROM random_rows AS r) AS d USING (key)
+	WHERE c IS DISTINCT FROM 1;
+END $$;
+
+-- Two fields: k is the primary field (random sensitivity), k2 the other.
+CREATE FUNCTION random_check_two(thr int, s1 anonymize.sensitivity, s2 anonymize.sensitivity) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	result anonymize.breakout_cell[];
+	total bigint;
+	primary_sens anonymize.sensitivity := greatest(s1, s2);
+BEGIN
+	SELECT anonymize.anonymized_breakout(r.k, r.k2, r.metric, thr, s1, s2), count(*) INTO result, total
+	FROM random_rows AS r;
+	-- every pair of values with rows is in exactly one cell
+	INSERT INTO random_violations
+	SELECT 'two', 'every pair listed once', coalesce(p.k, 'NULL') || '/' || p.k2
+	FROM (SELECT DISTINCT r.k, r.k2 FROM random_rows AS r) AS p
+	WHERE (SELECT count(*) FROM unnest(result) AS c
+	       WHERE (p.k = ANY (c.members1) OR (p.k IS NULL AND array_position(c.members1, NULL) IS NOT NULL))
+	         AND p.k2::text = ANY (c.members2)) <> 1;
+	-- no row is counted twice, and hidden cells hold the rest
+	INSERT INTO random_violations
+	SELECT 'two', 'counts add up', s::text
+	FROM (SELECT coalesce(sum(c.n) FILTER (WHERE c.status <> 'hidden'), 0)
+	             + coalesce((SELECT count(*) FROM random_rows AS r, unnest(result) AS h
+	                         WHERE h.status = 'hidden'
+	                           AND (r.k = ANY (h.members1) OR (r.k IS NULL AND array_position(h.members1, NULL) IS NOT NULL))
+	                           AND r.k2::text = ANY (h.members2)), 0) AS s
+	      FROM unnest(result) AS c) AS x
+	WHERE s <> total;
+	IF total < thr THEN
+		INSERT INTO random_violations
+		SELECT 'two', 'under k in total nothing is shown', c.label1
+		FROM unnest(result) AS c WHERE c.status <> 'hidden';
+		RETURN;
+	END IF;
+	-- a shown cell of a sensitive primary field has k rows; a grouped cell
+	-- merges at least two values and reaches k
+	INSERT INTO random_violations
+	SELECT 'two', 'shown and grouped cells are safe', c.status || ' ' || c.members1::text || ' ' || c.members2::text
+	FROM unnest(result) AS c
+	WHERE (c.status = 'shown' AND primary_sens <> 'not_sensitive' AND c.n < thr)
+	   OR (c.status = 'grouped' AND (c.n < thr OR cardinality(CASE WHEN s2 > s1 THEN c.members2 ELSE c.members1 END) < 2));
+	-- a merged slice merges at least two slices
+	INSERT INTO random_violations
+	SELECT 'two', 'a merged slice merges several', c.members1::text || ' ' || c.members2::text
+	FROM unnest(result) AS c
+	WHERE (CASE WHEN s2 > s1 THEN c.label1 ELSE c.label2 END) = 'Grouped for anonymity'
+	  AND cardinality(CASE WHEN s2 > s1 THEN c.members1 ELSE c.members2 END) < 2;
+END $$;
+
+CREATE FUNCTION random_run(cases int) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+	sens anonymize.sensitivity[] := enum_range(NULL::anonymize.sensitivity);
+	k int;
+BEGIN
+	FOR i IN 1..cases LOOP
+		PERFORM random_fill();
+		k := 1 + floor(random() * 10)::int;
+		PERFORM random_check_rows(k, sens[1 + floor(random() * 3)::int]);
+		PERFORM random_check_people(k, sens[1 + floor(random() * 3)::int]);
+		PERFORM random_check_two(k, sens[1 + floor(random() * 3)::int], sens[1 + floor(random() * 3)::int]);
+	END LOOP;
+	RETURN cases;
+END $$;
+
+SELECT random_run(300) AS cases;
+SELECT form, invariant, count(*) AS broken, min(detail) AS example
+FROM random_violations GROUP BY form, invariant ORDER BY form, invariant;
+SELECT count(*) AS violations FROM random_violations;
