@@ -23,8 +23,6 @@
  */
 #include "postgres.h"
 
-#include <math.h>
-
 #include "access/htup_details.h"
 #include "catalog/pg_enum.h"
 #include "catalog/pg_type.h"
@@ -170,10 +168,7 @@ breakout_group_add(BreakoutGroup *group, int64 rows, int64 metric_rows,
 	group->rows += rows;
 	group->metric_rows += metric_rows;
 	group->sum += sum;
-	if (unlikely(isinf(group->sum)))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("sum of the metric is out of range for type double precision")));
+	anon_check_sum(group->sum);
 }
 
 /* Find or create the group of a key. */
@@ -231,15 +226,7 @@ anon_breakout_trans(PG_FUNCTION_ARGS)
 	breakout_read_settings(state, fcinfo);
 
 	if (has_metric)
-	{
-		metric = PG_GETARG_FLOAT8(2);
-		if (unlikely(isnan(metric) || isinf(metric)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("metric must be a finite number, not %s",
-							isnan(metric) ? "NaN" :
-							metric > 0 ? "Infinity" : "-Infinity")));
-	}
+		metric = anon_metric(PG_GETARG_FLOAT8(2));
 
 	group = breakout_find_group(state, PG_GETARG_DATUM(1), PG_ARGISNULL(1));
 	breakout_group_add(group, 1, has_metric ? 1 : 0, metric);

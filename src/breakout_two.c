@@ -16,8 +16,6 @@
  */
 #include "postgres.h"
 
-#include <math.h>
-
 #include "access/htup_details.h"
 #include "common/hashfn.h"
 #include "funcapi.h"
@@ -184,10 +182,7 @@ two_add(TwoState *state, CellKey key, int64 rows, int64 metric_rows,
 	cell->rows += rows;
 	cell->metric_rows += metric_rows;
 	cell->sum += sum;
-	if (unlikely(isinf(cell->sum)))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("sum of the metric is out of range for type double precision")));
+	anon_check_sum(cell->sum);
 	state->rows += rows;
 	state->metric_rows += metric_rows;
 }
@@ -217,15 +212,7 @@ anon_breakout2_trans(PG_FUNCTION_ARGS)
 	two_read_settings(state, fcinfo);
 
 	if (has_metric)
-	{
-		metric = PG_GETARG_FLOAT8(3);
-		if (unlikely(isnan(metric) || isinf(metric)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("metric must be a finite number, not %s",
-							isnan(metric) ? "NaN" :
-							metric > 0 ? "Infinity" : "-Infinity")));
-	}
+		metric = anon_metric(PG_GETARG_FLOAT8(3));
 	key.null1 = PG_ARGISNULL(1);
 	key.k1 = key.null1 ? (Datum) 0 : PG_GETARG_DATUM(1);
 	key.null2 = PG_ARGISNULL(2);

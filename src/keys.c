@@ -8,6 +8,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/htup_details.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_enum.h"
@@ -245,6 +247,29 @@ anon_check_threshold(int32 threshold)
 						threshold, anon_min_threshold),
 				 errdetail("anonymize.min_threshold is set to %d.",
 						   anon_min_threshold)));
+}
+
+/* The metric of a row, refused if NaN or infinite; see keys.h. */
+float8
+anon_metric(float8 metric)
+{
+	if (unlikely(isnan(metric) || isinf(metric)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("metric must be a finite number, not %s",
+						isnan(metric) ? "NaN" :
+						metric > 0 ? "Infinity" : "-Infinity")));
+	return metric;
+}
+
+/* Refuse a sum of metrics that overflowed; see keys.h. */
+void
+anon_check_sum(float8 sum)
+{
+	if (unlikely(isinf(sum)))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("sum of the metric is out of range for type double precision")));
 }
 
 /* A text[] from C strings; see keys.h. */

@@ -145,6 +145,12 @@ extern AnonSensitivity anon_sensitivity_from_oid(Oid enumval);
 /* Refuse a threshold below 1 or below anonymize.min_threshold (22023). */
 extern void anon_check_threshold(int32 threshold);
 
+/* The metric of a row, refused if NaN or infinite (22023). */
+extern float8 anon_metric(float8 metric);
+
+/* Refuse a sum of metrics that overflowed (22003). */
+extern void anon_check_sum(float8 sum);
+
 /* A text[] from C strings; NULL pointers become NULL elements. */
 extern Datum anon_text_array(char **strs, int n);
 
