@@ -146,9 +146,7 @@ breakout_read_settings(BreakoutState *state, FunctionCallInfo fcinfo)
 	{
 		if (threshold != state->threshold ||
 			sens_oid != state->sensitivity_oid)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("threshold and sensitivity must be the same for every row of a breakout")));
+			anon_settings_differ();
 		return;
 	}
 
@@ -259,9 +257,7 @@ breakout_merge(BreakoutState *dst, BreakoutState *src)
 	else if (src->settings_known &&
 			 (src->threshold != dst->threshold ||
 			  src->sensitivity != dst->sensitivity))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("threshold and sensitivity must be the same for every row of a breakout")));
+		anon_settings_differ();
 
 	dst->rows += src->rows;
 	dst->metric_rows += src->metric_rows;

@@ -149,9 +149,7 @@ two_read_settings(TwoState *state, FunctionCallInfo fcinfo)
 	{
 		if (threshold != state->threshold ||
 			sens[0] != state->sens_oid[0] || sens[1] != state->sens_oid[1])
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("threshold and sensitivity must be the same for every row of a breakout")));
+			anon_settings_differ();
 		return;
 	}
 	anon_check_threshold(threshold);
@@ -242,9 +240,7 @@ two_merge(TwoState *dst, TwoState *src)
 			 (src->threshold != dst->threshold ||
 			  src->sens_oid[0] != dst->sens_oid[0] ||
 			  src->sens_oid[1] != dst->sens_oid[1]))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("threshold and sensitivity must be the same for every row of a breakout")));
+		anon_settings_differ();
 
 	cells_start_iterate(src->cells, &it);
 	while ((c = cells_iterate(src->cells, &it)) != NULL)

@@ -232,6 +232,15 @@ anon_sensitivity_from_oid(Oid enumval)
 	return result;
 }
 
+/* Raise the error for rows of one breakout with different settings; see keys.h. */
+void
+anon_settings_differ(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("threshold and sensitivity must be the same for every row of a breakout")));
+}
+
 /* Refuse a threshold below 1 or below anonymize.min_threshold; see keys.h. */
 void
 anon_check_threshold(int32 threshold)

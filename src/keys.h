@@ -142,6 +142,9 @@ extern MemoryContext anon_agg_context(FunctionCallInfo fcinfo, const char *aggna
 /* The C form of a value of the enum anonymize.sensitivity. */
 extern AnonSensitivity anon_sensitivity_from_oid(Oid enumval);
 
+/* Raise the error for rows of one breakout with different settings (22023). */
+extern void anon_settings_differ(void) pg_attribute_noreturn();
+
 /* Refuse a threshold below 1 or below anonymize.min_threshold (22023). */
 extern void anon_check_threshold(int32 threshold);
 
