@@ -16,7 +16,8 @@ OBJS = \
 	src/protect.o \
 	src/guard.o
 
-DATA = sql/anonymize--0.1.0.sql sql/anonymize--0.1.0--0.2.0.sql sql/anonymize--0.2.0--0.3.0.sql
+DATA = sql/anonymize--0.1.0.sql sql/anonymize--0.1.0--0.2.0.sql sql/anonymize--0.2.0--0.3.0.sql \
+	sql/anonymize--0.3.0--0.4.0.sql
 
 REGRESS = breakout_basics breakout_rules breakout_modes breakout_errors breakout_types breakout_parallel \
 	breakout_two_fields breakout_subjects breakout_comments k_anonymity breakout_parallel_forms breakout_random \

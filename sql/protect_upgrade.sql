@@ -45,7 +45,7 @@ SELECT count(DISTINCT user_id) AS pseudonyms_of_alice FROM upgrade_events;
 -- 0.3.0: breakouts by two fields and by people, comments, k-anonymity; and
 -- set_tenant_policy refuses a domain with spaces, as protect() does.
 SELECT anonymize.set_tenant_policy('spaced', true, ARRAY['acme .com']);
-ALTER EXTENSION anonymize UPDATE;
+ALTER EXTENSION anonymize UPDATE TO '0.3.0';
 SELECT extversion FROM pg_extension WHERE extname = 'anonymize';
 SELECT anonymize.set_tenant_policy('spaced-too', true, ARRAY['acme .com']);
 SELECT tenant, email_domains FROM anonymize.tenant_policies ORDER BY tenant;
@@ -54,6 +54,10 @@ FROM unnest((SELECT anonymize.anonymized_breakout(country, score > 1, score, 1,
 	'not_sensitive', 'not_sensitive') FROM upgrade_responses)) AS c;
 SELECT anonymize.k_anonymity('upgrade_responses', '{country}');
 SELECT g.label, g.n FROM upgrade_report, unnest(groups) AS g;
+
+-- 0.4.0: the protection holds against ordinary roles.
+ALTER EXTENSION anonymize UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'anonymize';
 
 -- The members of the upgraded extension, with their privileges, are those of
 -- a fresh install (in the regression database).

@@ -2,7 +2,8 @@
 # Source it; it sets ANON_ROOT, PGBIN and PG_CONFIG.
 
 ANON_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PGBIN=/usr/lib/postgresql/15/bin
+# ANON_PGBIN runs the tests against another (relocated) copy of the server.
+PGBIN=${ANON_PGBIN:-/usr/lib/postgresql/15/bin}
 PG_CONFIG=$PGBIN/pg_config
 export PG_CONFIG
 ANON_TMP=
