@@ -13,6 +13,7 @@ OBJS = \
 	src/kanon.o \
 	src/rules.o \
 	src/pseudonym.o \
+	src/registry.o \
 	src/protect.o \
 	src/guard.o
 

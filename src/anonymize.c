@@ -8,14 +8,20 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "nodes/makefuncs.h"
-#include "parser/parse_func.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/syscache.h"
 
 #include "anonymize.h"
@@ -34,12 +40,37 @@ _PG_init(void)
 	AnonProtectInit();
 }
 
+/*
+ * OID of the extension's schema, found through pg_extension rather than by
+ * name, with no privilege check: the guard runs as whoever issues DDL, who
+ * may have no USAGE on it.  InvalidOid if the extension is not installed.
+ */
+Oid
+anon_schema_oid(void)
+{
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData skey;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			nsp = InvalidOid;
+
+	ScanKeyInit(&skey, Anum_pg_extension_extname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum("anonymize"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &skey);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return nsp;
+}
+
 /* OID of a table of the extension's schema; error if it is missing. */
 Oid
 anon_table_oid(const char *name)
 {
-	Oid			nsp = get_namespace_oid("anonymize", false);
-	Oid			relid = get_relname_relid(name, nsp);
+	Oid			nsp = anon_schema_oid();
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
 
 	if (!OidIsValid(relid))
 		ereport(ERROR,
@@ -49,14 +80,21 @@ anon_table_oid(const char *name)
 	return relid;
 }
 
-/* OID of anonymize.protect_trigger(), or InvalidOid if it is not there. */
+/*
+ * OID of anonymize.protect_trigger(), or InvalidOid if the extension is not
+ * installed; no privilege check (see anon_schema_oid).
+ */
 Oid
 anon_protect_function_oid(void)
 {
-	List	   *name = list_make2(makeString("anonymize"),
-								  makeString("protect_trigger"));
+	Oid			nsp = anon_schema_oid();
+	oidvector  *noargs = buildoidvector(NULL, 0);
 
-	return LookupFuncName(name, 0, NULL, true);
+	if (!OidIsValid(nsp))
+		return InvalidOid;
+	return GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
+						   CStringGetDatum("protect_trigger"),
+						   PointerGetDatum(noargs), ObjectIdGetDatum(nsp));
 }
 
 /*

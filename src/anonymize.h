@@ -41,6 +41,7 @@ extern int	anon_tenant_default;
 #define ANON_TRIGGER_NAME "zzz_anonymize_protect"
 
 /* Catalog helpers, defined in anonymize.c */
+extern Oid	anon_schema_oid(void);
 extern Oid	anon_table_oid(const char *name);
 extern Oid	anon_protect_function_oid(void);
 extern void anon_become_owner(const char *table, Oid *save_userid, int *save_sec);

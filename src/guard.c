@@ -1,22 +1,44 @@
 /*-------------------------------------------------------------------------
  *
  * guard.c
- *	  Refusing to drop, disable or weaken the protection of a table.
+ *	  Refusing every command that would drop, disable or weaken the
+ *	  protection of a table.
  *
- * anonymize.guard() is an event trigger on ddl_command_start, enabled
+ * The guard does not try to recognize dangerous commands; it checks the
+ * state they leave.  anonymize.guard() runs as an event trigger, enabled
  * ALWAYS, so it runs in every session whether or not the library was loaded
- * before, and under session_replication_role = replica.  It inspects the
- * parse tree of the command about to run and refuses:
- *	- DROP TRIGGER, ALTER TRIGGER ... RENAME and ALTER TABLE ... ENABLE,
- *	  ENABLE REPLICA or DISABLE TRIGGER (by name, ALL or USER) that touch a
- *	  protect trigger;
- *	- DETACH PARTITION of a protected partition;
- *	- RENAME of a column that a protect trigger names;
- *	- a BEFORE ROW trigger on a protected table that would fire after the
- *	  protect trigger (and so could put identifiers back);
- *	- DROP EXTENSION anonymize or DROP SCHEMA anonymize while any table is
- *	  protected.
- * Only dropping the table itself removes its protection.
+ * before, and under session_replication_role = replica:
+ *
+ *	- at ddl_command_end of every command, for every table registered in
+ *	  anonymize.protection, and every partition of it:
+ *		- the protect trigger is there, calls anonymize.protect_trigger() with
+ *		  exactly the registered arguments, fires ALWAYS, BEFORE INSERT OR
+ *		  UPDATE FOR EACH ROW, and has a WHEN clause exactly when the registry
+ *		  has one;
+ *		- no other BEFORE ROW trigger fires after it (triggers fire in name
+ *		  order);
+ *		- it has no rewrite rules and no inheritance children other than
+ *		  partitions, and no partition is a foreign table;
+ *		- every column the trigger names exists and is not generated;
+ *		- the trigger does not depend on an extension (which would drop it);
+ *	  and of the command itself: no ALTER COLUMN TYPE of a column the trigger
+ *	  names (its USING clause would rewrite the column without the trigger),
+ *	  no ATTACH PARTITION of a table that holds rows, no DETACH PARTITION;
+ *	- at sql_drop, the protect trigger of a table is never dropped unless the
+ *	  table is dropped too (this covers DROP TRIGGER, DROP ... CASCADE and
+ *	  drops through dependencies);
+ *	- at ddl_command_start, DROP EXTENSION anonymize and DROP SCHEMA of its
+ *	  schema are refused while any table is protected (once the extension is
+ *	  dropped, no event trigger of it runs any more).
+ *
+ * An error rolls the command back.  A registered table whose trigger does
+ * not exist at all is accepted at ddl_command_end, because that is the state
+ * a pg_dump restore passes through (the registry is loaded as data, the
+ * trigger comes with the post-data section); the trigger cannot be dropped
+ * afterwards, as sql_drop refuses that.
+ *
+ * Everything is read by catalog scans with no privilege checks: the guard
+ * runs as whoever issues the DDL, who may have no USAGE on the schema.
  *
  *-------------------------------------------------------------------------
  */
@@ -26,204 +48,357 @@
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_depend.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_trigger.h"
 #include "commands/event_trigger.h"
 #include "commands/trigger.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "nodes/parsenodes.h"
+#include "tcop/deparse_utility.h"
 #include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "anonymize.h"
-#include "guard.h"
-
-bool		anon_guard_allow_drop = false;
+#include "registry.h"
 
 PG_FUNCTION_INFO_V1(anon_guard);
 
-/*
- * The protect trigger of a relation (the one protect() installed, or its copy
- * on a partition), or NULL.
- */
+/* The trigger type protect() installs */
+#define GUARD_TRIGGER_TYPE \
+	(TRIGGER_TYPE_ROW | TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE)
+
+/* Raise the error for a command that weakened protection. */
+#define guard_refuse(...) \
+	ereport(ERROR, \
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), \
+			 errmsg(__VA_ARGS__), \
+			 errdetail("Anonymization of a table cannot be disabled once enabled; only dropping the table removes it.")))
+
+/* What the guard checks a protected table against. */
+typedef struct GuardTarget
+{
+	AnonProtection reg;
+	Oid			funcoid;
+	int			nargs;
+	char	  **args;
+	const char *root_name;
+} GuardTarget;
+
+/* The protect trigger of a relation (by name), or NULL. */
 static Trigger *
-guard_protect_trigger(Relation rel, Oid funcoid)
+guard_find_trigger(Relation rel)
 {
 	TriggerDesc *trigdesc = rel->trigdesc;
 
 	for (int i = 0; trigdesc && i < trigdesc->numtriggers; i++)
-		if (trigdesc->triggers[i].tgfoid == funcoid &&
-			strcmp(trigdesc->triggers[i].tgname, ANON_TRIGGER_NAME) == 0)
+		if (strcmp(trigdesc->triggers[i].tgname, ANON_TRIGGER_NAME) == 0)
 			return &trigdesc->triggers[i];
 	return NULL;
 }
 
-/* Open a relation named by a RangeVar, or return NULL if there is none. */
-static Relation
-guard_open(RangeVar *rv)
-{
-	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
-
-	return OidIsValid(relid) ? try_relation_open(relid, AccessShareLock) : NULL;
-}
-
-/* Raise the error for an attempt to weaken protection; msg names it. */
-static void
-guard_refuse(const char *msg)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("%s", msg),
-			 errdetail("Anonymization of a table cannot be disabled once enabled; only dropping the table removes it.")));
-}
-
-/*
- * Refuse when a relation's protect trigger is named (tgname) or, with tgname
- * NULL, when the relation is protected at all.  msg has one %s: the table.
- */
-static void
-guard_trigger_command(RangeVar *rv, const char *tgname, Oid funcoid,
-					  const char *msg)
-{
-	Relation	rel = guard_open(rv);
-	Trigger    *trig;
-
-	if (rel == NULL)
-		return;
-	trig = guard_protect_trigger(rel, funcoid);
-	if (trig && (tgname == NULL || strcmp(trig->tgname, tgname) == 0))
-		guard_refuse(psprintf(msg, RelationGetRelationName(rel)));
-	relation_close(rel, AccessShareLock);
-}
-
-/* Whether a protect trigger's arguments name a column. */
+/* Whether a trigger depends on an extension (ALTER TRIGGER ... DEPENDS ON). */
 static bool
-guard_names_column(Trigger *trig, const char *column)
+guard_depends_on_extension(Oid tgoid)
 {
-	for (int i = 0; i + 1 < trig->tgnargs; i += 3)
-		if (strcmp(trig->tgargs[i + 1], column) == 0)
-			return true;
-	return false;
-}
-
-/* Whether any table of the database is protected. */
-static bool
-guard_any_protected(Oid funcoid)
-{
-	Relation	rel = table_open(TriggerRelationId, AccessShareLock);
-	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	Relation	rel = table_open(DependRelationId, AccessShareLock);
+	ScanKeyData skey[2];
+	SysScanDesc scan;
 	HeapTuple	tup;
 	bool		found = false;
 
+	ScanKeyInit(&skey[0], Anum_pg_depend_classid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(TriggerRelationId));
+	ScanKeyInit(&skey[1], Anum_pg_depend_objid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(tgoid));
+	scan = systable_beginscan(rel, DependDependerIndexId, true, NULL, 2, skey);
 	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
-	{
-		Form_pg_trigger trig = (Form_pg_trigger) GETSTRUCT(tup);
-
-		found = trig->tgfoid == funcoid &&
-			strcmp(NameStr(trig->tgname), ANON_TRIGGER_NAME) == 0;
-	}
+		found = ((Form_pg_depend) GETSTRUCT(tup))->deptype == DEPENDENCY_AUTO_EXTENSION;
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return found;
 }
 
-/* Check one subcommand of ALTER TABLE. */
+/* Check the triggers of one table of a protected tree. */
 static void
-guard_alter_table_cmd(RangeVar *rv, AlterTableCmd *cmd, Oid funcoid)
+guard_check_triggers(Relation rel, GuardTarget *target, Trigger *ours)
 {
-	switch (cmd->subtype)
+	const char *relname = RelationGetRelationName(rel);
+	TriggerDesc *trigdesc = rel->trigdesc;
+
+	if (ours->tgfoid != target->funcoid || ours->tgenabled != TRIGGER_FIRES_ALWAYS ||
+		ours->tgtype != GUARD_TRIGGER_TYPE || ours->tgnattr != 0 ||
+		!anon_protection_args_match(&target->reg, ours->tgnargs, ours->tgargs) ||
+		(target->reg.when_condition == NULL) != (ours->tgqual == NULL))
+		guard_refuse("the anonymize trigger of table \"%s\" cannot be replaced, disabled or changed",
+					 relname);
+	if (guard_depends_on_extension(ours->tgoid))
+		guard_refuse("the anonymize trigger of table \"%s\" cannot depend on an extension",
+					 relname);
+	for (int i = 0; i < trigdesc->numtriggers; i++)
 	{
-		case AT_EnableTrig:
-		case AT_EnableReplicaTrig:
-		case AT_DisableTrig:
-			guard_trigger_command(rv, cmd->name, funcoid, "cannot change how the anonymize trigger of table \"%s\" fires");
-			break;
-		case AT_EnableTrigAll:
-		case AT_DisableTrigAll:
-		case AT_EnableTrigUser:
-		case AT_DisableTrigUser:
-			guard_trigger_command(rv, NULL, funcoid, "cannot enable or disable all triggers of protected table \"%s\"");
-			break;
-		case AT_DetachPartition:
-			guard_trigger_command(((PartitionCmd *) cmd->def)->name, NULL, funcoid,
-								  "cannot detach protected partition \"%s\"");
-			break;
-		default:
-			break;
+		Trigger    *t = &trigdesc->triggers[i];
+
+		if (TRIGGER_FOR_ROW(t->tgtype) && TRIGGER_FOR_BEFORE(t->tgtype) &&
+			(TRIGGER_FOR_INSERT(t->tgtype) || TRIGGER_FOR_UPDATE(t->tgtype)) &&
+			strcmp(t->tgname, ANON_TRIGGER_NAME) > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("trigger \"%s\" of table \"%s\" would fire after the anonymize trigger",
+							t->tgname, relname),
+					 errdetail("BEFORE ROW triggers fire in name order, and a row must not change after it is anonymized."),
+					 errhint("Choose a name that sorts before \"%s\".", ANON_TRIGGER_NAME)));
 	}
 }
 
-/* Refuse renaming a protect trigger or a column one of them names. */
+/* Check that every column the trigger names is there and not generated. */
 static void
-guard_rename(RenameStmt *stmt, Oid funcoid)
+guard_check_columns(Relation rel, GuardTarget *target)
 {
-	Relation	rel;
-	Trigger    *trig;
+	for (int i = 1; i < target->nargs; i += 3)
+	{
+		AttrNumber	attnum = get_attnum(RelationGetRelid(rel), target->args[i]);
 
-	if (stmt->renameType != OBJECT_TRIGGER && stmt->renameType != OBJECT_COLUMN)
-		return;
-	rel = guard_open(stmt->relation);
-	if (rel == NULL)
-		return;
-	trig = guard_protect_trigger(rel, funcoid);
-	if (trig && stmt->renameType == OBJECT_TRIGGER &&
-		strcmp(trig->tgname, stmt->subname) == 0)
-		guard_refuse(psprintf("cannot rename the anonymize trigger of table \"%s\"",
-							  RelationGetRelationName(rel)));
-	if (trig && stmt->renameType == OBJECT_COLUMN &&
-		guard_names_column(trig, stmt->subname))
-		guard_refuse(psprintf("cannot rename column \"%s\" of protected table \"%s\"",
-							  stmt->subname, RelationGetRelationName(rel)));
-	relation_close(rel, AccessShareLock);
+		if (attnum == InvalidAttrNumber)
+			guard_refuse("column \"%s\" of protected table \"%s\" cannot be dropped or renamed",
+						 target->args[i], RelationGetRelationName(rel));
+		if (TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attgenerated)
+			guard_refuse("column \"%s\" of protected table \"%s\" cannot be generated",
+						 target->args[i], RelationGetRelationName(rel));
+	}
 }
 
-/* Refuse a BEFORE ROW trigger that would fire after the protect trigger. */
+/*
+ * Check one table of a protected tree, then its partitions.  installed is
+ * false when the root has no protect trigger at all (a restore in progress).
+ */
 static void
-guard_create_trigger(CreateTrigStmt *stmt, Oid funcoid)
+guard_check_table(Oid relid, GuardTarget *target, bool root, bool installed)
 {
-	Relation	rel;
+	Relation	rel = try_relation_open(relid, AccessShareLock);
+	const char *relname;
+	Trigger    *ours;
+	List	   *children;
+	ListCell   *lc;
 
-	if (!stmt->row || stmt->timing != TRIGGER_TYPE_BEFORE ||
-		strcmp(stmt->trigname, ANON_TRIGGER_NAME) <= 0)
-		return;
-	rel = guard_open(stmt->relation);
 	if (rel == NULL)
 		return;
-	if (guard_protect_trigger(rel, funcoid) && !anon_guard_allow_drop)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot create trigger \"%s\": it would fire after the anonymize trigger of table \"%s\"",
-						stmt->trigname, RelationGetRelationName(rel)),
-				 errdetail("BEFORE ROW triggers fire in name order, and a row must not change after it is anonymized."),
-				 errhint("Choose a name that sorts before \"%s\".", ANON_TRIGGER_NAME)));
+	relname = RelationGetRelationName(rel);
+	if (rel->rd_rel->relkind != RELKIND_RELATION &&
+		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		guard_refuse("partition \"%s\" of protected table \"%s\" must be a table",
+					 relname, target->root_name);
+	ours = guard_find_trigger(rel);
+	if (root)
+		installed = ours != NULL;
+	if (installed && ours == NULL)
+		guard_refuse("partition \"%s\" of protected table \"%s\" has no anonymize trigger",
+					 relname, target->root_name);
+	if (ours)
+		guard_check_triggers(rel, target, ours);
+	if (rel->rd_rules != NULL)
+		guard_refuse("protected table \"%s\" cannot have rules", relname);
+	guard_check_columns(rel, target);
+
+	children = find_inheritance_children(relid, NoLock);
+	if (children != NIL && rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		guard_refuse("protected table \"%s\" cannot have inheritance children", relname);
 	relation_close(rel, AccessShareLock);
+	foreach(lc, children)
+		guard_check_table(lfirst_oid(lc), target, false, installed);
 }
 
-/* Refuse DROP TRIGGER of a protect trigger, or dropping the extension. */
+/* Check the state of every protected table. */
 static void
-guard_drop(DropStmt *stmt, Oid funcoid)
+guard_check_all(List *protected, Oid funcoid)
 {
 	ListCell   *lc;
 
+	foreach(lc, protected)
+	{
+		GuardTarget target;
+		char	   *name = get_rel_name(lfirst_oid(lc));
+
+		if (name == NULL || !anon_protection_read(lfirst_oid(lc), &target.reg))
+			continue;
+		target.funcoid = funcoid;
+		target.args = anon_protection_args(&target.reg, &target.nargs);
+		target.root_name = name;
+		guard_check_table(lfirst_oid(lc), &target, true, true);
+	}
+}
+
+/* Whether a table (or the first row of a partition tree) holds any tuple. */
+static bool
+guard_holds_rows(Oid relid)
+{
+	List	   *rels = find_all_inheritors(relid, AccessShareLock, NULL);
+	ListCell   *lc;
+	bool		found = false;
+
+	foreach(lc, rels)
+	{
+		Relation	rel = table_open(lfirst_oid(lc), AccessShareLock);
+
+		if (rel->rd_rel->relkind == RELKIND_RELATION)
+		{
+			TableScanDesc scan = table_beginscan(rel, SnapshotAny, 0, NULL);
+			TupleTableSlot *slot = table_slot_create(rel, NULL);
+
+			found = found || table_scan_getnextslot(scan, ForwardScanDirection, slot);
+			ExecDropSingleTupleTableSlot(slot);
+			table_endscan(scan);
+		}
+		table_close(rel, AccessShareLock);
+	}
+	return found;
+}
+
+/* Whether a protect trigger (by its arguments) names a column. */
+static bool
+guard_names_column(Oid relid, const char *column)
+{
+	AnonProtection reg;
+	int			nargs;
+	char	  **args;
+
+	if (!anon_protection_read(anon_protection_root(relid), &reg))
+		return false;
+	args = anon_protection_args(&reg, &nargs);
+	for (int i = 1; i < nargs; i += 3)
+		if (strcmp(args[i], column) == 0)
+			return true;
+	return false;
+}
+
+/* Check the subcommands of an ALTER TABLE of a protected table. */
+static void
+guard_check_alter_table(CollectedCommand *cmd)
+{
+	Oid			relid = cmd->d.alterTable.objectId;
+	AnonProtection reg;
+	ListCell   *lc;
+
+	if (!anon_protection_read(anon_protection_root(relid), &reg))
+		return;
+	foreach(lc, cmd->d.alterTable.subcmds)
+	{
+		CollectedATSubcmd *sub = lfirst(lc);
+		AlterTableCmd *at = (AlterTableCmd *) sub->parsetree;
+
+		if (!IsA(at, AlterTableCmd))
+			continue;
+		switch (at->subtype)
+		{
+			case AT_AlterColumnType:
+				if (guard_names_column(relid, at->name))
+					guard_refuse("cannot change the type of column \"%s\" of protected table \"%s\"",
+								 at->name, get_rel_name(relid));
+				break;
+			case AT_AttachPartition:
+				if (sub->address.classId == RelationRelationId &&
+					guard_holds_rows(sub->address.objectId))
+					guard_refuse("cannot attach table \"%s\" to protected table \"%s\": it holds rows",
+								 get_rel_name(sub->address.objectId), get_rel_name(relid));
+				break;
+			case AT_DetachPartition:
+			case AT_DetachPartitionFinalize:
+				guard_refuse("cannot detach a partition of protected table \"%s\"",
+							 get_rel_name(relid));
+				break;
+			default:
+				break;
+		}
+	}
+}
+
+/* Check the commands that ddl_command_end reports. */
+static void
+guard_check_commands(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT command FROM pg_catalog.pg_event_trigger_ddl_commands()",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the commands of the event");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		CollectedCommand *cmd = (CollectedCommand *) DatumGetPointer(d);
+
+		if (!isnull && cmd->type == SCT_AlterTable &&
+			cmd->d.alterTable.classId == RelationRelationId)
+			guard_check_alter_table(cmd);
+	}
+	SPI_finish();
+}
+
+/* sql_drop: refuse dropping a protect trigger whose table stays. */
+static void
+guard_check_dropped(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT c.oid FROM pg_catalog.pg_event_trigger_dropped_objects() AS d "
+					"JOIN pg_catalog.pg_namespace AS n "
+					"  ON n.nspname OPERATOR(pg_catalog.=) d.address_names[1] "
+					"JOIN pg_catalog.pg_class AS c "
+					"  ON c.relnamespace OPERATOR(pg_catalog.=) n.oid "
+					" AND c.relname OPERATOR(pg_catalog.=) d.address_names[2] "
+					"WHERE d.object_type OPERATOR(pg_catalog.=) 'trigger' "
+					"  AND d.address_names[3] OPERATOR(pg_catalog.=) '" ANON_TRIGGER_NAME "'",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the dropped objects of the event");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc, 1, &isnull));
+		AnonProtection reg;
+
+		if (anon_protection_read(anon_protection_root(relid), &reg))
+			guard_refuse("cannot drop the anonymize trigger of table \"%s\"",
+						 get_rel_name(relid));
+	}
+	SPI_finish();
+}
+
+/* ddl_command_start: refuse dropping the extension or its schema. */
+static void
+guard_check_drop_extension(DropStmt *stmt)
+{
+	ListCell   *lc;
+	Oid			nsp = anon_schema_oid();
+
+	if (stmt->removeType != OBJECT_EXTENSION && stmt->removeType != OBJECT_SCHEMA)
+		return;
 	foreach(lc, stmt->objects)
 	{
-		if (stmt->removeType == OBJECT_TRIGGER && !anon_guard_allow_drop)
-		{
-			List	   *names = (List *) lfirst(lc);
-			List	   *relname = list_truncate(list_copy(names), list_length(names) - 1);
+		const char *name = strVal(lfirst(lc));
+		bool		ours = stmt->removeType == OBJECT_EXTENSION ?
+			strcmp(name, "anonymize") == 0 :
+			get_namespace_oid(name, true) == nsp;
 
-			guard_trigger_command(makeRangeVarFromNameList(relname),
-								  strVal(llast(names)), funcoid,
-								  "cannot drop the anonymize trigger of table \"%s\"");
-		}
-		else if ((stmt->removeType == OBJECT_EXTENSION ||
-				  stmt->removeType == OBJECT_SCHEMA) &&
-				 strcmp(strVal(lfirst(lc)), "anonymize") == 0 &&
-				 guard_any_protected(funcoid))
+		if (!ours || anon_protection_all() == NIL)
+			continue;
+		if (stmt->removeType == OBJECT_EXTENSION)
 			ereport(ERROR,
 					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-					 errmsg("cannot drop %s anonymize because protected tables exist",
-							stmt->removeType == OBJECT_EXTENSION ? "extension" : "schema"),
+					 errmsg("cannot drop extension anonymize because protected tables exist"),
+					 errdetail("Anonymization of a table cannot be disabled once enabled."),
+					 errhint("Drop the protected tables first; anonymize.protected_tables lists them.")));
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 errmsg("cannot drop schema %s because protected tables exist", name),
 					 errdetail("Anonymization of a table cannot be disabled once enabled."),
 					 errhint("Drop the protected tables first; anonymize.protected_tables lists them.")));
 	}
@@ -232,14 +407,13 @@ guard_drop(DropStmt *stmt, Oid funcoid)
 /*
  * anon_guard() RETURNS event_trigger
  *
- * Event trigger on ddl_command_start: refuse commands that would drop,
- * disable or weaken the protection of a table.
+ * The guard, on ddl_command_start, ddl_command_end and sql_drop.
  */
 Datum
 anon_guard(PG_FUNCTION_ARGS)
 {
 	EventTriggerData *trigdata;
-	Node	   *parsetree;
+	List	   *protected;
 	Oid			funcoid;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
@@ -247,33 +421,26 @@ anon_guard(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("anonymize.guard() was not called by event trigger manager")));
 	trigdata = (EventTriggerData *) fcinfo->context;
-	parsetree = trigdata->parsetree;
-	funcoid = anon_protect_function_oid();
-	if (!OidIsValid(funcoid))
-		PG_RETURN_VOID();
+	if (!OidIsValid(anon_schema_oid()))
+		PG_RETURN_VOID();		/* the extension is being created or dropped */
 
-	switch (nodeTag(parsetree))
+	if (strcmp(trigdata->event, "ddl_command_start") == 0)
 	{
-		case T_DropStmt:
-			guard_drop((DropStmt *) parsetree, funcoid);
-			break;
-		case T_AlterTableStmt:
-			{
-				AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
-				ListCell   *lc;
+		if (IsA(trigdata->parsetree, DropStmt))
+			guard_check_drop_extension((DropStmt *) trigdata->parsetree);
+		PG_RETURN_VOID();
+	}
 
-				foreach(lc, stmt->cmds)
-					guard_alter_table_cmd(stmt->relation, lfirst(lc), funcoid);
-				break;
-			}
-		case T_RenameStmt:
-			guard_rename((RenameStmt *) parsetree, funcoid);
-			break;
-		case T_CreateTrigStmt:
-			guard_create_trigger((CreateTrigStmt *) parsetree, funcoid);
-			break;
-		default:
-			break;
+	protected = anon_protection_all();
+	if (protected == NIL)
+		PG_RETURN_VOID();
+	funcoid = anon_protect_function_oid();
+	if (strcmp(trigdata->event, "sql_drop") == 0)
+		guard_check_dropped();
+	else if (strcmp(trigdata->event, "ddl_command_end") == 0)
+	{
+		guard_check_commands();
+		guard_check_all(protected, funcoid);
 	}
 	PG_RETURN_VOID();
 }

@@ -3,14 +3,19 @@
  * protect.c
  *	  protect(): installing the anonymizing trigger, and the trigger itself.
  *
- * The trigger takes everything it needs from its own arguments, in triples:
- *	  ("rule", column, action)		an anonymization rule
- *	  ("email", column, "a.com,b.org")	only rows of these e-mail domains
- *	  ("tenant", column, "")			only rows whose tenant is anonymized
- * so a partition's (or a shard's) copy of the trigger works alone.  Its row
- * condition is the trigger's own WHEN clause.  Parsed arguments are cached
- * per trigger OID for the life of the backend, and dropped when the table's
- * relcache entry is invalidated.
+ * The trigger takes everything it needs from its own arguments (see
+ * registry.c), so a partition's copy of the trigger works alone; its row
+ * condition is the trigger's own WHEN clause.  It refuses to run unless its
+ * arguments are exactly those of its table's (or partition root's) row in
+ * anonymize.protection, so a trigger that protect() did not install cannot
+ * be used to compute pseudonyms.  Parsed arguments are cached per trigger
+ * OID; a relcache invalidation of the table only marks the entry invalid,
+ * and it is rebuilt (and the old one freed) at the trigger's next call, never
+ * while a call is using it.
+ *
+ * protect() builds the trigger as a CreateTrigStmt node, never as SQL text,
+ * and installs it as the extension's owner after checking that the caller
+ * owns the table: PUBLIC has no EXECUTE on anonymize.protect_trigger().
  *
  *-------------------------------------------------------------------------
  */
@@ -19,6 +24,16 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/heap.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_trigger.h"
+#include "commands/defrem.h"
+#include "executor/tuptable.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/scansup.h"
+#include "utils/relcache.h"
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
@@ -40,9 +55,10 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/guc.h"
 
 #include "anonymize.h"
-#include "guard.h"
+#include "registry.h"
 #include "rules.h"
 
 #define BACKFILL_NOTICE_EVERY 10000
@@ -52,7 +68,8 @@ typedef struct ProtectConfig
 {
 	Oid			tgoid;			/* hash key */
 	Oid			relid;
-	MemoryContext cxt;
+	bool		valid;			/* false once the table was invalidated */
+	MemoryContext cxt;			/* NULL while nothing is built */
 	int			nrules;
 	AnonRule   *rules;
 	AttrNumber	email_attnum;	/* 0: no e-mail scope */
@@ -71,8 +88,14 @@ static int64 backfill_rows = 0;
 
 PG_FUNCTION_INFO_V1(anon_protect_trigger);
 PG_FUNCTION_INFO_V1(anon_protect);
+PG_FUNCTION_INFO_V1(anon_normalize_domain);
 
-/* Relcache callback: a table changed, its triggers' columns may have too. */
+/*
+ * Relcache callback: a table changed, its triggers' columns may have too.
+ * Only mark the entries invalid: a trigger call may be using one right now
+ * (the callback runs whenever invalidation messages are accepted, e.g. when
+ * the trigger opens a table), so it is rebuilt at the next call.
+ */
 static void
 protect_relcache_callback(Datum arg, Oid relid)
 {
@@ -83,13 +106,8 @@ protect_relcache_callback(Datum arg, Oid relid)
 		return;
 	hash_seq_init(&seq, protect_configs);
 	while ((cfg = hash_seq_search(&seq)) != NULL)
-	{
-		if (relid != InvalidOid && cfg->relid != relid)
-			continue;
-		if (cfg->cxt)
-			MemoryContextDelete(cfg->cxt);
-		hash_search(protect_configs, &cfg->tgoid, HASH_REMOVE, NULL);
-	}
+		if (relid == InvalidOid || cfg->relid == relid)
+			cfg->valid = false;
 }
 
 /* Register the cache's invalidation callback. */
@@ -184,12 +202,36 @@ protect_parse_args(ProtectConfig *cfg, Trigger *trigger, Relation rel)
 	}
 }
 
+/*
+ * Refuse to run a trigger that protect() did not install: its table (or
+ * partition root) must be registered, with exactly these arguments and a
+ * WHEN clause exactly when the registry has one.  Temporary tables are never
+ * protected.
+ */
+static void
+protect_verify(Trigger *trigger, Relation rel)
+{
+	AnonProtection reg;
+
+	if (rel->rd_rel->relpersistence != RELPERSISTENCE_TEMP &&
+		anon_protection_read(anon_protection_root(RelationGetRelid(rel)), &reg) &&
+		anon_protection_args_match(&reg, trigger->tgnargs, trigger->tgargs) &&
+		(reg.when_condition == NULL) == (trigger->tgqual == NULL))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+			 errmsg("trigger \"%s\" of table \"%s\" was not installed by anonymize.protect()",
+					trigger->tgname, RelationGetRelationName(rel)),
+			 errdetail("anonymize.protect_trigger() runs only with the rules its table is registered with in anonymize.protected_tables.")));
+}
+
 /* The parsed configuration of a firing trigger, from the cache if possible. */
 static ProtectConfig *
 protect_config(Trigger *trigger, Relation rel)
 {
 	ProtectConfig *cfg;
 	bool		found;
+	MemoryContext cxt;
 
 	if (protect_configs == NULL)
 	{
@@ -201,30 +243,40 @@ protect_config(Trigger *trigger, Relation rel)
 									  HASH_ELEM | HASH_BLOBS);
 	}
 	cfg = hash_search(protect_configs, &trigger->tgoid, HASH_ENTER, &found);
-	if (found && cfg->cxt != NULL)
+	if (found && cfg->valid && cfg->cxt != NULL)
 		return cfg;
 
+	/* no call uses an invalid entry any more: free it before rebuilding */
+	if (found && cfg->cxt != NULL)
+		MemoryContextDelete(cfg->cxt);
+	cfg->cxt = NULL;
+	cfg->valid = false;
 	cfg->relid = RelationGetRelid(rel);
+
+	protect_verify(trigger, rel);
+	cxt = AllocSetContextCreate(CacheMemoryContext, "anonymize protect trigger",
+								ALLOCSET_SMALL_SIZES);
 	cfg->nrules = 0;
 	cfg->email_attnum = 0;
 	cfg->tenant_attnum = 0;
-	cfg->cxt = AllocSetContextCreate(CacheMemoryContext,
-									 "anonymize protect trigger",
-									 ALLOCSET_SMALL_SIZES);
+	cfg->ndomains = 0;
+	cfg->domains = NULL;
+	cfg->cxt = cxt;
 	PG_TRY();
 	{
-		MemoryContext old = MemoryContextSwitchTo(cfg->cxt);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
 
 		protect_parse_args(cfg, trigger, rel);
 		MemoryContextSwitchTo(old);
 	}
 	PG_CATCH();
 	{
-		MemoryContextDelete(cfg->cxt);
-		hash_search(protect_configs, &trigger->tgoid, HASH_REMOVE, NULL);
+		cfg->cxt = NULL;
+		MemoryContextDelete(cxt);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	cfg->valid = true;
 	return cfg;
 }
 
@@ -264,25 +316,73 @@ protect_tenant_policy(const char *tenant, bool *anonymized, ArrayType **domains)
 	return found;
 }
 
-/* The lower-cased domain of an e-mail address, or NULL if it has none. */
+/*
+ * An e-mail domain, lower-cased, if it is well-formed: two or more labels of
+ * ASCII letters, digits and hyphens, joined by single dots, with no trailing
+ * dot; NULL otherwise.  protect(), set_tenant_policy() and the trigger all
+ * compare domains in this one form.
+ */
+static char *
+anon_domain_normalize(const char *domain, int len)
+{
+	char	   *out = palloc(len + 1);
+	int			labels = 1;
+	bool		label_empty = true;
+
+	for (int i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) domain[i];
+
+		if (c == '.')
+		{
+			if (label_empty)
+				return NULL;
+			labels++;
+			label_empty = true;
+		}
+		else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+				 (c >= '0' && c <= '9') || c == '-')
+			label_empty = false;
+		else
+			return NULL;
+		out[i] = pg_ascii_tolower(c);
+	}
+	if (label_empty || labels < 2)
+		return NULL;
+	out[len] = '\0';
+	return out;
+}
+
+/* Whether a byte may be part of the local part of an address we accept. */
+static bool
+protect_local_char(unsigned char c)
+{
+	return c > ' ' && c < 0x7f && strchr("<>()[]\\,;:\"@", c) == NULL;
+}
+
+/*
+ * The lower-cased domain of a strictly well-formed e-mail address (white
+ * space around it ignored), or NULL for anything else: a malformed address
+ * is never taken out of the scope of the rules.
+ */
 static char *
 protect_email_domain(const char *email)
 {
-	const char *at = strrchr(email, '@');
-	char	   *domain;
-	int			len;
+	const char *start = email;
+	const char *end = email + strlen(email);
+	const char *at;
 
-	if (at == NULL)
+	while (start < end && scanner_isspace(*start))
+		start++;
+	while (end > start && scanner_isspace(end[-1]))
+		end--;
+	at = memchr(start, '@', end - start);
+	if (at == NULL || at == start)
 		return NULL;
-	domain = pstrdup(at + 1);
-	len = strlen(domain);
-	while (len > 0 && isspace((unsigned char) domain[len - 1]))
-		domain[--len] = '\0';
-	if (len == 0)
-		return NULL;
-	for (char *p = domain; *p; p++)
-		*p = pg_ascii_tolower((unsigned char) *p);
-	return domain;
+	for (const char *p = start; p < at; p++)
+		if (!protect_local_char((unsigned char) *p))
+			return NULL;
+	return anon_domain_normalize(at + 1, end - at - 1);
 }
 
 /*
@@ -402,6 +502,10 @@ anon_protect_trigger(PG_FUNCTION_ARGS)
 	bool	   *nulls;
 	int			n = 0;
 
+	if (XactReadOnly)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot anonymize a row in a read-only transaction")));
 	if (!protect_in_scope(cfg, newtuple, tupdesc))
 		return PointerGetDatum(newtuple);
 	/* a row entering the scope (tenant, e-mail) is anonymized whole */
@@ -451,10 +555,34 @@ typedef struct ProtectOptions
 	AnonRule   *rules;
 	char	   *email_column;
 	int			ndomains;
-	char	  **domains;		/* trimmed, lower-cased */
+	char	  **domains;		/* normalized */
 	char	   *tenant_column;
 	char	   *when_condition;
 } ProtectOptions;
+
+/*
+ * A domain given to protect() or set_tenant_policy(), trimmed and normalized;
+ * an error if it is not well-formed.
+ */
+static char *
+protect_domain_arg(const char *arg)
+{
+	const char *start = arg;
+	const char *end = arg + strlen(arg);
+	char	   *domain;
+
+	while (start < end && scanner_isspace(*start))
+		start++;
+	while (end > start && scanner_isspace(end[-1]))
+		end--;
+	domain = anon_domain_normalize(start, end - start);
+	if (domain == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid e-mail domain \"%s\"", arg),
+				 errdetail("A domain is two or more labels of ASCII letters, digits and hyphens joined by dots, as in \"acme.com\", without \"@\".")));
+	return domain;
+}
 
 /* Normalize and check the e-mail domains given to protect(). */
 static char **
@@ -468,22 +596,11 @@ protect_check_domains(ArrayType *arr, int *n)
 	domains = palloc(sizeof(char *) * Max(*n, 1));
 	for (int i = 0; i < *n; i++)
 	{
-		char	   *d;
-
 		if (nulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("e-mail domains must not be null")));
-		d = protect_email_domain(psprintf("@%s", TextDatumGetCString(elems[i])));
-		while (d && isspace((unsigned char) *d))
-			d++;
-		if (d == NULL || *d == '\0' || strpbrk(d, ", \t\n\r\f\v") ||
-			strchr(TextDatumGetCString(elems[i]), '@'))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid e-mail domain \"%s\"", TextDatumGetCString(elems[i])),
-					 errdetail("A domain is written without \"@\", \",\" or spaces, as in \"acme.com\".")));
-		domains[i] = d;
+		domains[i] = protect_domain_arg(TextDatumGetCString(elems[i]));
 	}
 	if (*n == 0)
 		ereport(ERROR,
@@ -492,21 +609,114 @@ protect_check_domains(ArrayType *arr, int *n)
 	return domains;
 }
 
-/* Check that a WHEN condition is one expression, so it can be embedded. */
+/* Refuse a name with control characters (it ends up in trigger arguments). */
 static void
-protect_check_condition(const char *cond)
+protect_check_printable(const char *what, const char *s)
 {
-	List	   *parsed = raw_parser(cond, RAW_PARSE_PLPGSQL_EXPR);
-
-	if (list_length(parsed) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("when_condition must be a single boolean expression")));
+	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+		if (*p < ' ' || *p == 0x7f)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must not contain control characters", what)));
 }
 
-/* Read protect()'s arguments and check them against the table. */
+/* Check that a column a rule or a scope names can be relied on. */
 static void
-protect_read_options(FunctionCallInfo fcinfo, Relation rel, ProtectOptions *opt)
+protect_check_column(TupleDesc tupdesc, AttrNumber attnum, const char *relname)
+{
+	Form_pg_attribute a = TupleDescAttr(tupdesc, attnum - 1);
+
+	if (a->attgenerated)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("column \"%s\" of table \"%s\" is a generated column",
+						NameStr(a->attname), relname),
+				 errdetail("A generated column is computed after the anonymize trigger has run.")));
+}
+
+/*
+ * Check a tenant column: its values are matched as text, so its type must
+ * print the same whatever the session's settings (no dates or times).
+ */
+static void
+protect_check_tenant_type(Oid typid, const char *column)
+{
+	switch (typid)
+	{
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case NAMEOID:
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case UUIDOID:
+			return;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("tenant column \"%s\" must be of a text, integer or uuid type",
+							column),
+					 errdetail("Tenants are matched by their text, which must not depend on settings such as DateStyle.")));
+	}
+}
+
+/*
+ * Parse a WHEN condition as one raw expression.  It is parsed on its own and
+ * placed in the trigger's node, so nothing in it can end the condition.
+ */
+static Node *
+protect_parse_condition(const char *cond)
+{
+	List	   *parsed = raw_parser(cond, RAW_PARSE_PLPGSQL_EXPR);
+	SelectStmt *select;
+
+	if (list_length(parsed) == 1)
+	{
+		select = (SelectStmt *) ((RawStmt *) linitial(parsed))->stmt;
+		if (IsA(select, SelectStmt) && list_length(select->targetList) == 1 &&
+			select->distinctClause == NIL && select->fromClause == NIL &&
+			select->whereClause == NULL && select->groupClause == NIL &&
+			select->havingClause == NULL && select->windowClause == NIL &&
+			select->sortClause == NIL && select->limitCount == NULL &&
+			select->limitOffset == NULL && select->lockingClause == NIL &&
+			select->intoClause == NULL &&
+			((ResTarget *) linitial(select->targetList))->name == NULL)
+			return ((ResTarget *) linitial(select->targetList))->val;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("when_condition must be a single boolean expression")));
+	return NULL;
+}
+
+/* check_functions_in_node callback: a function that is not built in. */
+static bool
+protect_user_function(Oid funcid, void *context)
+{
+	return funcid >= FirstNormalObjectId;
+}
+
+/*
+ * Whether a cooked WHEN condition depends on anything a role could replace
+ * later: functions or operators that are not built in, or domains (whose
+ * checks call functions).
+ */
+static bool
+protect_condition_replaceable(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (check_functions_in_node(node, protect_user_function, NULL))
+		return true;
+	if (IsA(node, CoerceToDomain) || IsA(node, SubLink))
+		return true;
+	return expression_tree_walker(node, protect_condition_replaceable, context);
+}
+
+/* Read and check protect()'s rules. */
+static void
+protect_read_rules(FunctionCallInfo fcinfo, Relation rel, ProtectOptions *opt)
 {
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	const char *relname = RelationGetRelationName(rel);
@@ -514,7 +724,6 @@ protect_read_options(FunctionCallInfo fcinfo, Relation rel, ProtectOptions *opt)
 	bool	   *nulls;
 	int			n;
 
-	memset(opt, 0, sizeof(ProtectOptions));
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -530,8 +739,10 @@ protect_read_options(FunctionCallInfo fcinfo, Relation rel, ProtectOptions *opt)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("rules must not be null")));
+		protect_check_printable("a rule", TextDatumGetCString(elems[i]));
 		anon_rule_parse_text(TextDatumGetCString(elems[i]), rule);
 		anon_rule_bind(rule, tupdesc, relname);
+		protect_check_column(tupdesc, rule->attnum, relname);
 		for (int j = 0; j < opt->nrules; j++)
 			if (opt->rules[j].attnum == rule->attnum)
 				ereport(ERROR,
@@ -543,14 +754,26 @@ protect_read_options(FunctionCallInfo fcinfo, Relation rel, ProtectOptions *opt)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("at least one rule is required")));
+}
 
+/* Read protect()'s arguments and check them against the table. */
+static void
+protect_read_options(FunctionCallInfo fcinfo, Relation rel, ProtectOptions *opt)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	const char *relname = RelationGetRelationName(rel);
+
+	memset(opt, 0, sizeof(ProtectOptions));
+	protect_read_rules(fcinfo, rel, opt);
 	if (!PG_ARGISNULL(2))
 	{
+		AttrNumber	attnum;
 		Oid			typid;
 
 		opt->email_column = NameStr(*PG_GETARG_NAME(2));
-		typid = TupleDescAttr(tupdesc,
-							  protect_column(tupdesc, opt->email_column, relname) - 1)->atttypid;
+		attnum = protect_column(tupdesc, opt->email_column, relname);
+		protect_check_column(tupdesc, attnum, relname);
+		typid = TupleDescAttr(tupdesc, attnum - 1)->atttypid;
 		if (typid != TEXTOID && typid != VARCHAROID)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -561,8 +784,13 @@ protect_read_options(FunctionCallInfo fcinfo, Relation rel, ProtectOptions *opt)
 		opt->domains = protect_check_domains(PG_GETARG_ARRAYTYPE_P(3), &opt->ndomains);
 	if (!PG_ARGISNULL(4))
 	{
+		AttrNumber	attnum;
+
 		opt->tenant_column = NameStr(*PG_GETARG_NAME(4));
-		(void) protect_column(tupdesc, opt->tenant_column, relname);
+		attnum = protect_column(tupdesc, opt->tenant_column, relname);
+		protect_check_column(tupdesc, attnum, relname);
+		protect_check_tenant_type(TupleDescAttr(tupdesc, attnum - 1)->atttypid,
+								  opt->tenant_column);
 	}
 	if ((opt->domains != NULL) != (opt->email_column != NULL) &&
 		!(opt->email_column != NULL && opt->tenant_column != NULL))
@@ -573,69 +801,25 @@ protect_read_options(FunctionCallInfo fcinfo, Relation rel, ProtectOptions *opt)
 	if (!PG_ARGISNULL(6))
 	{
 		opt->when_condition = text_to_cstring(PG_GETARG_TEXT_PP(6));
-		protect_check_condition(opt->when_condition);
+		(void) protect_parse_condition(opt->when_condition);
 	}
 }
 
-/* Run a statement through SPI, erroring out unless it returns expected. */
+/* The registry row that options describe. */
 static void
-protect_spi(const char *sql, int expected)
+protect_registry_row(ProtectOptions *opt, AnonProtection *reg)
 {
-	int			rc = SPI_execute(sql, false, 0);
-
-	if (rc != expected)
-		elog(ERROR, "SPI_execute failed for \"%s\": %s", sql,
-			 SPI_result_code_string(rc));
-}
-
-/* Build the trigger's argument list (quoted literals) from options. */
-static char *
-protect_trigger_args(ProtectOptions *opt)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
+	memset(reg, 0, sizeof(AnonProtection));
+	reg->nrules = opt->nrules;
+	reg->rules = palloc(sizeof(char *) * Max(opt->nrules, 1));
 	for (int i = 0; i < opt->nrules; i++)
-		appendStringInfo(&buf, "%s'rule', %s, %s", i > 0 ? ", " : "",
-						 quote_literal_cstr(opt->rules[i].column),
-						 quote_literal_cstr(opt->rules[i].action_text));
-	if (opt->email_column)
-	{
-		StringInfoData list;
-
-		initStringInfo(&list);
-		for (int i = 0; i < opt->ndomains; i++)
-			appendStringInfo(&list, "%s%s", i > 0 ? "," : "", opt->domains[i]);
-		appendStringInfo(&buf, ", 'email', %s, %s",
-						 quote_literal_cstr(opt->email_column),
-						 quote_literal_cstr(list.data));
-	}
-	if (opt->tenant_column)
-		appendStringInfo(&buf, ", 'tenant', %s, ''",
-						 quote_literal_cstr(opt->tenant_column));
-	return buf.data;
-}
-
-/* The rules of opt as "column=action" texts, for the registry. */
-static Datum
-protect_rules_array(ProtectOptions *opt)
-{
-	Datum	   *elems = palloc(sizeof(Datum) * opt->nrules);
-
-	for (int i = 0; i < opt->nrules; i++)
-		elems[i] = CStringGetTextDatum(psprintf("%s=%s", opt->rules[i].column,
-												opt->rules[i].action_text));
-	return PointerGetDatum(construct_array(elems, opt->nrules, TEXTOID, -1,
-										   false, TYPALIGN_INT));
-}
-
-/* Text of a column of an SPI result row, or NULL. */
-static char *
-protect_spi_text(HeapTuple tup, TupleDesc desc, int col)
-{
-	char	   *value = SPI_getvalue(tup, desc, col);
-
-	return value ? pstrdup(value) : NULL;
+		reg->rules[i] = psprintf("%s=%s", opt->rules[i].column,
+								 opt->rules[i].action_text);
+	reg->email_column = opt->email_column;
+	reg->ndomains = opt->ndomains;
+	reg->domains = opt->domains;
+	reg->tenant_column = opt->tenant_column;
+	reg->when_condition = opt->when_condition;
 }
 
 /* Whether two optional strings differ. */
@@ -647,18 +831,18 @@ protect_differs(const char *a, const char *b)
 	return strcmp(a, b) != 0;
 }
 
-/* Comma-joined domains of opt, or NULL. */
-static char *
-protect_domain_list(char **domains, int n)
+/* Whether two optional domain lists differ. */
+static bool
+protect_domains_differ(char **a, int na, char **b, int nb)
 {
-	StringInfoData buf;
-
-	if (domains == NULL)
-		return NULL;
-	initStringInfo(&buf);
-	for (int i = 0; i < n; i++)
-		appendStringInfo(&buf, "%s%s", i > 0 ? "," : "", domains[i]);
-	return buf.data;
+	if (a == NULL || b == NULL)
+		return a != b;
+	if (na != nb)
+		return true;
+	for (int i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return true;
+	return false;
 }
 
 /*
@@ -670,37 +854,19 @@ protect_domain_list(char **domains, int n)
 static bool
 protect_merge_existing(Relation rel, ProtectOptions *opt, int *nold)
 {
-	Oid			types[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(RelationGetRelid(rel))};
 	const char *relname = RelationGetRelationName(rel);
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-	Datum	   *elems;
-	int			n;
+	AnonProtection old;
 	AnonRule   *merged;
 	int			nmerged = 0;
-	char	   *old_email,
-			   *old_domains,
-			   *old_tenant,
-			   *old_when;
 
 	*nold = 0;
-	if (SPI_execute_with_args("SELECT rules, email_column, email_domains, tenant_column, when_condition "
-							  "FROM anonymize.protection WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
-							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read anonymize.protection");
-	if (SPI_processed == 0)
+	if (!anon_protection_read(RelationGetRelid(rel), &old))
 		return false;
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
 
-	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 1, &isnull)),
-					  TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &n);
-	merged = palloc0(sizeof(AnonRule) * (n + opt->nrules));
-	for (int i = 0; i < n; i++)
+	merged = palloc0(sizeof(AnonRule) * (old.nrules + opt->nrules));
+	for (int i = 0; i < old.nrules; i++)
 	{
-		anon_rule_parse_text(TextDatumGetCString(elems[i]), &merged[nmerged]);
+		anon_rule_parse_text(old.rules[i], &merged[nmerged]);
 		anon_rule_bind(&merged[nmerged], RelationGetDescr(rel), relname);
 		nmerged++;
 	}
@@ -727,60 +893,117 @@ protect_merge_existing(Relation rel, ProtectOptions *opt, int *nold)
 			merged[nmerged++] = *rule;
 	}
 
-	old_email = protect_spi_text(tup, desc, 2);
+	if (opt->domains == NULL && old.domains != NULL)
 	{
-		Datum		d = SPI_getbinval(tup, desc, 3, &isnull);
-		int			nd = 0;
-		char	  **dl = NULL;
-
-		if (!isnull)
-		{
-			deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false,
-							  TYPALIGN_INT, &elems, NULL, &nd);
-			dl = palloc(sizeof(char *) * Max(nd, 1));
-			for (int i = 0; i < nd; i++)
-				dl[i] = TextDatumGetCString(elems[i]);
-		}
-		old_domains = protect_domain_list(dl, nd);
-		if (opt->domains == NULL && dl != NULL)
-		{
-			opt->domains = dl;
-			opt->ndomains = nd;
-		}
+		opt->domains = old.domains;
+		opt->ndomains = old.ndomains;
 	}
-	old_tenant = protect_spi_text(tup, desc, 4);
-	old_when = protect_spi_text(tup, desc, 5);
-
-	if ((opt->email_column && protect_differs(opt->email_column, old_email)) ||
-		protect_differs(protect_domain_list(opt->domains, opt->ndomains), old_domains) ||
-		(opt->tenant_column && protect_differs(opt->tenant_column, old_tenant)) ||
-		(opt->when_condition && protect_differs(opt->when_condition, old_when)))
+	if ((opt->email_column && protect_differs(opt->email_column, old.email_column)) ||
+		protect_domains_differ(opt->domains, opt->ndomains, old.domains, old.ndomains) ||
+		(opt->tenant_column && protect_differs(opt->tenant_column, old.tenant_column)) ||
+		(opt->when_condition && protect_differs(opt->when_condition, old.when_condition)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the scope of the protection of table \"%s\" cannot be changed", relname),
 				 errdetail("email_column, email_domains, tenant_column and when_condition are chosen when a table is first protected.")));
-	opt->email_column = old_email;
-	opt->tenant_column = old_tenant;
-	opt->when_condition = old_when;
+	opt->email_column = old.email_column;
+	opt->tenant_column = old.tenant_column;
+	opt->when_condition = old.when_condition;
 	opt->rules = merged;
 	opt->nrules = nmerged;
 	return true;
 }
 
-/* Whether a table holds any row (read as the caller). */
-static bool
-protect_has_rows(const char *qualname)
+/*
+ * Number of live rows of a table and of all its partitions, counted in the
+ * heap: row-level security and the caller's privileges hide none.
+ */
+static uint64
+protect_count_rows(Oid relid)
 {
-	protect_spi(psprintf("SELECT 1 FROM %s LIMIT 1", qualname), SPI_OK_SELECT);
-	return SPI_processed > 0;
+	List	   *rels = find_all_inheritors(relid, AccessShareLock, NULL);
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	uint64		n = 0;
+	ListCell   *lc;
+
+	foreach(lc, rels)
+	{
+		Relation	rel = table_open(lfirst_oid(lc), AccessShareLock);
+		TableScanDesc scan;
+		TupleTableSlot *slot;
+
+		if (rel->rd_rel->relkind != RELKIND_RELATION)
+		{
+			table_close(rel, AccessShareLock);
+			continue;
+		}
+		scan = table_beginscan(rel, snapshot, 0, NULL);
+		slot = table_slot_create(rel, NULL);
+		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		{
+			CHECK_FOR_INTERRUPTS();
+			n++;
+		}
+		ExecDropSingleTupleTableSlot(slot);
+		table_endscan(scan);
+		table_close(rel, AccessShareLock);
+	}
+	UnregisterSnapshot(snapshot);
+	return n;
 }
 
-/* Rewrite every row by the rules on the given columns (a backfill). */
+/*
+ * Drop the planner statistics of the rewritten columns, of the table and of
+ * every partition, and the data of extended statistics on them: they hold
+ * the values the backfill replaced.
+ */
 static void
-protect_backfill(Oid relid, const char *relname, const char *qualname,
-				 ProtectOptions *opt, int first_new)
+protect_drop_statistics(Oid relid, ProtectOptions *opt, int first_new)
 {
+	List	   *rels = find_all_inheritors(relid, AccessShareLock, NULL);
+	ListCell   *lc;
+
+	foreach(lc, rels)
+	{
+		Oid			child = lfirst_oid(lc);
+		Relation	rel = table_open(child, AccessShareLock);
+		List	   *stats = RelationGetStatExtList(rel);
+		ListCell   *sc;
+
+		for (int i = first_new; i < opt->nrules; i++)
+		{
+			AttrNumber	attnum = get_attnum(child, opt->rules[i].column);
+
+			if (attnum != InvalidAttrNumber)
+				RemoveStatistics(child, attnum);
+		}
+		foreach(sc, stats)
+		{
+			RemoveStatisticsDataById(lfirst_oid(sc), false);
+			RemoveStatisticsDataById(lfirst_oid(sc), true);
+		}
+		table_close(rel, AccessShareLock);
+	}
+	CommandCounterIncrement();
+}
+
+/*
+ * Rewrite every row by the rules on the given columns (a backfill), as the
+ * caller but with row_security off, so that no row is hidden from it (with
+ * FORCE ROW LEVEL SECURITY this raises an error instead); then check that
+ * every row was rewritten.
+ */
+static void
+protect_backfill(Relation rel, ProtectOptions *opt, int first_new)
+{
+	Oid			relid = RelationGetRelid(rel);
+	const char *relname = RelationGetRelationName(rel);
+	char	   *qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+													  relname);
+	uint64		expected = protect_count_rows(relid);
+	uint64		rewritten;
 	StringInfoData sql;
+	int			nestlevel;
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "UPDATE %s SET ", qualname);
@@ -793,11 +1016,15 @@ protect_backfill(Oid relid, const char *relname, const char *qualname,
 		backfill_columns = lappend(backfill_columns, makeString(opt->rules[i].column));
 	}
 
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("row_security", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	backfill_relid = relid;
 	backfill_rows = 0;
 	PG_TRY();
 	{
-		protect_spi(sql.data, SPI_OK_UPDATE);
+		if (SPI_execute(sql.data, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not backfill table \"%s\"", relname);
 	}
 	PG_FINALLY();
 	{
@@ -805,12 +1032,23 @@ protect_backfill(Oid relid, const char *relname, const char *qualname,
 		backfill_columns = NIL;
 	}
 	PG_END_TRY();
+	rewritten = SPI_processed;
+	AtEOXact_GUC(true, nestlevel);
+
+	if (rewritten != expected)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("backfill of \"%s\" rewrote " UINT64_FORMAT " of its " UINT64_FORMAT " rows",
+						relname, rewritten, expected),
+				 errdetail("A trigger or a rule of the table kept rows from being updated; their identifiers would stay.")));
+	protect_drop_statistics(relid, opt, first_new);
 
 	ereport(NOTICE,
 			(errmsg("backfill of \"%s\" done: " UINT64_FORMAT " rows rewritten",
-					relname, SPI_processed),
-			 errdetail("The old versions of these rows, with the original values, stay in the table's files until it is rewritten."),
-			 errhint("Run VACUUM FULL %s after this transaction commits.", qualname)));
+					relname, rewritten),
+			 errdetail("The old versions of these rows, with the original values, stay in the table's files until it is rewritten; the planner statistics of the rewritten columns were dropped."),
+			 errhint("Run VACUUM FULL %s; ANALYZE %s; after this transaction commits.",
+					 qualname, qualname)));
 }
 
 /* Record the protection of a table in anonymize.protection (as its owner). */
@@ -821,33 +1059,40 @@ protect_register(Oid relid, ProtectOptions *opt)
 	TEXTOID, NAMEOID};
 	Datum		values[7];
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	AnonProtection reg;
+	Datum	   *elems;
 	Oid			save_userid;
 	int			save_sec;
 	const char *who = GetUserNameFromId(GetUserId(), false);
 
+	protect_registry_row(opt, &reg);
+	elems = palloc(sizeof(Datum) * Max(Max(reg.nrules, reg.ndomains), 1));
 	values[0] = ObjectIdGetDatum(relid);
-	values[1] = protect_rules_array(opt);
-	if (opt->email_column)
-		values[2] = CStringGetDatum(opt->email_column);
+	for (int i = 0; i < reg.nrules; i++)
+		elems[i] = CStringGetTextDatum(reg.rules[i]);
+	values[1] = PointerGetDatum(construct_array(elems, reg.nrules, TEXTOID, -1,
+												false, TYPALIGN_INT));
+	if (reg.email_column)
+		values[2] = CStringGetDatum(reg.email_column);
 	else
 		nulls[2] = 'n';
-	if (opt->domains)
+	if (reg.domains)
 	{
-		Datum	   *d = palloc(sizeof(Datum) * opt->ndomains);
+		Datum	   *d = palloc(sizeof(Datum) * reg.ndomains);
 
-		for (int i = 0; i < opt->ndomains; i++)
-			d[i] = CStringGetTextDatum(opt->domains[i]);
-		values[3] = PointerGetDatum(construct_array(d, opt->ndomains, TEXTOID,
+		for (int i = 0; i < reg.ndomains; i++)
+			d[i] = CStringGetTextDatum(reg.domains[i]);
+		values[3] = PointerGetDatum(construct_array(d, reg.ndomains, TEXTOID,
 													-1, false, TYPALIGN_INT));
 	}
 	else
 		nulls[3] = 'n';
-	if (opt->tenant_column)
-		values[4] = CStringGetDatum(opt->tenant_column);
+	if (reg.tenant_column)
+		values[4] = CStringGetDatum(reg.tenant_column);
 	else
 		nulls[4] = 'n';
-	if (opt->when_condition)
-		values[5] = CStringGetTextDatum(opt->when_condition);
+	if (reg.when_condition)
+		values[5] = CStringGetTextDatum(reg.when_condition);
 	else
 		nulls[5] = 'n';
 	values[6] = CStringGetDatum(who);
@@ -869,6 +1114,136 @@ protect_register(Oid relid, ProtectOptions *opt)
 	PG_END_TRY();
 }
 
+/* The cooked WHEN clause of a trigger, or NULL. */
+static Node *
+protect_trigger_qual(Oid tgoid)
+{
+	Relation	rel = table_open(TriggerRelationId, AccessShareLock);
+	ScanKeyData skey;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Node	   *qual = NULL;
+
+	ScanKeyInit(&skey, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(tgoid));
+	scan = systable_beginscan(rel, TriggerOidIndexId, true, NULL, 1, &skey);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_pg_trigger_tgqual,
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			qual = stringToNode(TextDatumGetCString(d));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return qual;
+}
+
+/*
+ * Install (or, when the table was protected, replace) the trigger, enabled
+ * ALWAYS, built as a node.  It is created as the extension's owner, because
+ * PUBLIC has no EXECUTE on the trigger function; the caller owns the table.
+ */
+static void
+protect_install_trigger(Relation rel, ProtectOptions *opt, bool replace)
+{
+	CreateTrigStmt *stmt = makeNode(CreateTrigStmt);
+	AnonProtection reg;
+	char	  **args;
+	int			nargs;
+	Oid			funcoid = anon_protect_function_oid();
+	ObjectAddress address;
+	Oid			save_userid;
+	int			save_sec;
+
+	if (!OidIsValid(funcoid))
+		elog(ERROR, "function anonymize.protect_trigger() does not exist");
+	protect_registry_row(opt, &reg);
+	args = anon_protection_args(&reg, &nargs);
+
+	stmt->replace = replace;
+	stmt->isconstraint = false;
+	stmt->trigname = ANON_TRIGGER_NAME;
+	stmt->relation = makeRangeVar(get_namespace_name(RelationGetNamespace(rel)),
+								  pstrdup(RelationGetRelationName(rel)), -1);
+	stmt->funcname = list_make2(makeString(get_namespace_name(anon_schema_oid())),
+								makeString("protect_trigger"));
+	for (int i = 0; i < nargs; i++)
+		stmt->args = lappend(stmt->args, makeString(args[i]));
+	stmt->row = true;
+	stmt->timing = TRIGGER_TYPE_BEFORE;
+	stmt->events = TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE;
+	stmt->whenClause = opt->when_condition ?
+		protect_parse_condition(opt->when_condition) : NULL;
+
+	anon_become_owner("protection", &save_userid, &save_sec);
+	PG_TRY();
+	{
+		address = CreateTriggerFiringOn(stmt, opt->when_condition ? opt->when_condition : "",
+										RelationGetRelid(rel), InvalidOid, InvalidOid,
+										InvalidOid, funcoid, InvalidOid, NULL,
+										false, false, TRIGGER_FIRES_ALWAYS);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	CommandCounterIncrement();
+
+	if (opt->when_condition &&
+		protect_condition_replaceable(protect_trigger_qual(address.objectId), NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("when_condition may use only built-in functions, operators and types"),
+				 errdetail("A function, operator or domain that can be replaced later could switch the protection off.")));
+}
+
+/*
+ * Open the table to protect: the caller must own it (checked before the lock
+ * is queued), and it must be a permanent table or partitioned table that is
+ * not a partition and has no inheritance children.
+ */
+static Relation
+protect_open(Oid relid)
+{
+	Relation	rel;
+	const char *relname;
+
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(get_rel_relkind(relid)),
+					   get_rel_name(relid));
+	rel = table_open(relid, ShareRowExclusiveLock);
+	relname = RelationGetRelationName(rel);
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, relname);
+	if (rel->rd_rel->relkind != RELKIND_RELATION &&
+		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", relname),
+				 errdetail("Only tables and partitioned tables can be protected.")));
+	if (rel->rd_rel->relispartition)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is a partition", relname),
+				 errhint("Protect its partitioned table, which covers every partition.")));
+	if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("temporary table \"%s\" cannot be protected", relname)));
+	if (rel->rd_rel->relkind == RELKIND_RELATION &&
+		find_inheritance_children(relid, NoLock) != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("table \"%s\" has inheritance children", relname),
+				 errdetail("Rows of an inheritance child do not pass through the trigger of its parent.")));
+	return rel;
+}
+
 /*
  * anon_protect(rel regclass, rules text[], email_column name,
  *				email_domains text[], tenant_column name, backfill boolean,
@@ -880,103 +1255,53 @@ protect_register(Oid relid, ProtectOptions *opt)
 Datum
 anon_protect(PG_FUNCTION_ARGS)
 {
-	Oid			relid;
 	Relation	rel;
 	ProtectOptions opt;
-	char	   *relname;
-	char	   *qualname;
 	bool		backfill = !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
 	bool		existed;
 	int			nold;
-	Oid			save_userid;
-	int			save_sec;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("table must not be null")));
-	relid = PG_GETARG_OID(0);
-	rel = table_open(relid, ShareRowExclusiveLock);
-	if (rel->rd_rel->relkind != RELKIND_RELATION &&
-		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a table", RelationGetRelationName(rel)),
-				 errdetail("Only tables and partitioned tables can be protected.")));
-	if (rel->rd_rel->relispartition)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is a partition", RelationGetRelationName(rel)),
-				 errhint("Protect its partitioned table, which covers every partition.")));
-	if (!pg_class_ownercheck(relid, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
-	qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-										  RelationGetRelationName(rel));
-
+	rel = protect_open(PG_GETARG_OID(0));
 	protect_read_options(fcinfo, rel, &opt);
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	anon_become_owner("protection", &save_userid, &save_sec);
-	PG_TRY();
-	{
-		existed = protect_merge_existing(rel, &opt, &nold);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
-
-	/* keep the lock, but let the DDL below use the table */
-	relname = pstrdup(RelationGetRelationName(rel));
-	table_close(rel, NoLock);
-
+	existed = protect_merge_existing(rel, &opt, &nold);
 	if (existed && nold == opt.nrules)
 	{
-		SPI_finish();
+		table_close(rel, NoLock);
 		PG_RETURN_VOID();		/* nothing new */
 	}
-	if (!backfill && protect_has_rows(qualname))
+	if (!backfill && protect_count_rows(RelationGetRelid(rel)) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table \"%s\" already holds rows", relname),
+				 errmsg("table \"%s\" already holds rows", RelationGetRelationName(rel)),
 				 errdetail("Its existing rows would keep their identifiers."),
 				 errhint("Pass backfill => true to anonymize them in this transaction.")));
 
-	if (existed)
-	{
-		anon_guard_allow_drop = true;
-		PG_TRY();
-		{
-			protect_spi(psprintf("DROP TRIGGER %s ON %s",
-								 quote_identifier(ANON_TRIGGER_NAME), qualname),
-						SPI_OK_UTILITY);
-		}
-		PG_FINALLY();
-		{
-			anon_guard_allow_drop = false;
-		}
-		PG_END_TRY();
-	}
-	protect_spi(psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW %s%s%s "
-						 "EXECUTE FUNCTION anonymize.protect_trigger(%s)",
-						 quote_identifier(ANON_TRIGGER_NAME), qualname,
-						 opt.when_condition ? "WHEN (" : "",
-						 opt.when_condition ? opt.when_condition : "",
-						 opt.when_condition ? ")" : "",
-						 protect_trigger_args(&opt)),
-				SPI_OK_UTILITY);
-	protect_spi(psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER %s", qualname,
-						 quote_identifier(ANON_TRIGGER_NAME)),
-				SPI_OK_UTILITY);
-
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	protect_register(RelationGetRelid(rel), &opt);
+	CommandCounterIncrement();
+	protect_install_trigger(rel, &opt, existed);
 	if (backfill)
-		protect_backfill(relid, relname, qualname, &opt, nold);
-	protect_register(relid, &opt);
-
+		protect_backfill(rel, &opt, nold);
 	SPI_finish();
+	table_close(rel, NoLock);	/* the lock is kept until commit */
 	PG_RETURN_VOID();
+}
+
+/*
+ * anon_normalize_domain(domain text) RETURNS text
+ *
+ * An e-mail domain as protect() and set_tenant_policy() store it (white
+ * space trimmed, lower-cased), or an error if it is not well-formed.
+ */
+Datum
+anon_normalize_domain(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(protect_domain_arg(text_to_cstring(PG_GETARG_TEXT_PP(0)))));
 }
 
 PG_FUNCTION_INFO_V1(anon_tenant_default_all);
