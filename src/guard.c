@@ -10,7 +10,8 @@
  * before, and under session_replication_role = replica:
  *
  *	- at ddl_command_end of every command, for every table registered in
- *	  anonymize.protection, and every partition of it:
+ *	  anonymize.protection that the transaction has locked (every command
+ *	  that changes a table locks it), and every partition of it:
  *		- the protect trigger is there, calls anonymize.protect_trigger() with
  *		  exactly the registered arguments, fires ALWAYS, BEFORE INSERT OR
  *		  UPDATE FOR EACH ROW, and has a WHEN clause exactly when the registry
@@ -26,7 +27,7 @@
  *	  no ATTACH PARTITION of a table that holds rows, no DETACH PARTITION;
  *	- at sql_drop, the protect trigger of a table is never dropped unless the
  *	  table is dropped too (this covers DROP TRIGGER, DROP ... CASCADE and
- *	  drops through dependencies);
+ *	  drops through dependencies), and it is never renamed or copied;
  *	- at ddl_command_start, DROP EXTENSION anonymize and DROP SCHEMA of its
  *	  schema are refused while any table is protected (once the extension is
  *	  dropped, no event trigger of it runs any more).
@@ -59,7 +60,10 @@
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "tcop/deparse_utility.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -196,6 +200,11 @@ guard_check_table(Oid relid, GuardTarget *target, bool root, bool installed)
 		guard_refuse("partition \"%s\" of protected table \"%s\" must be a table",
 					 relname, target->root_name);
 	ours = guard_find_trigger(rel);
+	for (int i = 0; rel->trigdesc && i < rel->trigdesc->numtriggers; i++)
+		if (rel->trigdesc->triggers[i].tgfoid == target->funcoid &&
+			&rel->trigdesc->triggers[i] != ours)
+			guard_refuse("the anonymize trigger of table \"%s\" cannot be renamed or copied",
+						 relname);
 	if (root)
 		installed = ours != NULL;
 	if (installed && ours == NULL)
@@ -215,7 +224,85 @@ guard_check_table(Oid relid, GuardTarget *target, bool root, bool installed)
 		guard_check_table(lfirst_oid(lc), target, false, installed);
 }
 
-/* Check the state of every protected table. */
+/*
+ * A restore creates the protect trigger enabled ORIGIN first and then makes
+ * it ALWAYS; so does ENABLE TRIGGER.  Make it ALWAYS right away, on the
+ * table and every partition, rather than leave it able to be skipped under
+ * session_replication_role = replica (logical replication).
+ */
+static void
+guard_fire_always(Oid relid)
+{
+	List	   *rels = find_all_inheritors(relid, ShareRowExclusiveLock, NULL);
+	ListCell   *lc;
+
+	foreach(lc, rels)
+	{
+		Relation	rel = table_open(lfirst_oid(lc), NoLock);
+		Trigger    *ours = guard_find_trigger(rel);
+
+		if (ours && ours->tgenabled == TRIGGER_FIRES_ON_ORIGIN)
+		{
+			EnableDisableTrigger(rel, ANON_TRIGGER_NAME, TRIGGER_FIRES_ALWAYS,
+								 false, ShareRowExclusiveLock);
+			CommandCounterIncrement();
+		}
+		table_close(rel, NoLock);
+	}
+}
+
+/* Whether a protected table or a partition has its trigger enabled ORIGIN. */
+static bool
+guard_fires_on_origin(Oid relid)
+{
+	List	   *rels = find_all_inheritors(relid, AccessShareLock, NULL);
+	ListCell   *lc;
+	bool		found = false;
+
+	foreach(lc, rels)
+	{
+		Relation	rel = table_open(lfirst_oid(lc), NoLock);
+		Trigger    *ours = guard_find_trigger(rel);
+
+		found = found || (ours && ours->tgenabled == TRIGGER_FIRES_ON_ORIGIN);
+		table_close(rel, NoLock);
+	}
+	return found;
+}
+
+/* Whether this transaction holds any lock on a relation. */
+static bool
+guard_locked_by_me(Oid relid)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+	for (LOCKMODE mode = AccessShareLock; mode <= AccessExclusiveLock; mode++)
+		if (LockHeldByMe(&tag, mode))
+			return true;
+	return false;
+}
+
+/*
+ * Whether this transaction may have changed a protected table or one of its
+ * partitions.  Every command that changes a table's triggers, rules,
+ * columns, children or partitions locks it, so a tree none of whose tables
+ * this transaction has locked is as the last check left it; it is not
+ * opened at all, so DDL elsewhere never waits for a lock on it.
+ */
+static bool
+guard_tree_touched(Oid root)
+{
+	List	   *rels = find_all_inheritors(root, NoLock, NULL);
+	ListCell   *lc;
+
+	foreach(lc, rels)
+		if (guard_locked_by_me(lfirst_oid(lc)))
+			return true;
+	return false;
+}
+
+/* Check the state of every protected table that may have changed. */
 static void
 guard_check_all(List *protected, Oid funcoid)
 {
@@ -226,11 +313,14 @@ guard_check_all(List *protected, Oid funcoid)
 		GuardTarget target;
 		char	   *name = get_rel_name(lfirst_oid(lc));
 
-		if (name == NULL || !anon_protection_read(lfirst_oid(lc), &target.reg))
+		if (name == NULL || !guard_tree_touched(lfirst_oid(lc)) ||
+			!anon_protection_read(lfirst_oid(lc), &target.reg))
 			continue;
 		target.funcoid = funcoid;
 		target.args = anon_protection_args(&target.reg, &target.nargs);
 		target.root_name = name;
+		if (guard_fires_on_origin(lfirst_oid(lc)))
+			guard_fire_always(lfirst_oid(lc));
 		guard_check_table(lfirst_oid(lc), &target, true, true);
 	}
 }
@@ -341,7 +431,11 @@ guard_check_commands(void)
 	SPI_finish();
 }
 
-/* sql_drop: refuse dropping a protect trigger whose table stays. */
+/*
+ * sql_drop: refuse dropping the protect trigger of a table that stays.  The
+ * trigger is gone from the catalogs by now, so any dropped trigger of a
+ * protected table that is left with no protect trigger is refused.
+ */
 static void
 guard_check_dropped(void)
 {
@@ -353,9 +447,8 @@ guard_check_dropped(void)
 					"JOIN pg_catalog.pg_class AS c "
 					"  ON c.relnamespace OPERATOR(pg_catalog.=) n.oid "
 					" AND c.relname OPERATOR(pg_catalog.=) d.address_names[2] "
-					"WHERE d.object_type OPERATOR(pg_catalog.=) 'trigger' "
-					"  AND d.address_names[3] OPERATOR(pg_catalog.=) '" ANON_TRIGGER_NAME "'",
-					true, 0) != SPI_OK_SELECT)
+					"WHERE d.object_type OPERATOR(pg_catalog.=) 'trigger'",
+					false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the dropped objects of the event");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -363,8 +456,17 @@ guard_check_dropped(void)
 		Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
 														   SPI_tuptable->tupdesc, 1, &isnull));
 		AnonProtection reg;
+		Relation	rel;
+		bool		kept;
 
-		if (anon_protection_read(anon_protection_root(relid), &reg))
+		if (!anon_protection_read(anon_protection_root(relid), &reg))
+			continue;
+		rel = try_relation_open(relid, AccessShareLock);
+		if (rel == NULL)
+			continue;
+		kept = guard_find_trigger(rel) != NULL;
+		relation_close(rel, AccessShareLock);
+		if (!kept)
 			guard_refuse("cannot drop the anonymize trigger of table \"%s\"",
 						 get_rel_name(relid));
 	}

@@ -662,14 +662,39 @@ protect_check_tenant_type(Oid typid, const char *column)
 }
 
 /*
+ * Error context of a WHEN condition: report error positions in the
+ * condition's own text (arg), as for the body of a function.
+ */
+static void
+protect_condition_errcontext(void *arg)
+{
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery((const char *) arg);
+	}
+}
+
+/*
  * Parse a WHEN condition as one raw expression.  It is parsed on its own and
  * placed in the trigger's node, so nothing in it can end the condition.
  */
 static Node *
 protect_parse_condition(const char *cond)
 {
-	List	   *parsed = raw_parser(cond, RAW_PARSE_PLPGSQL_EXPR);
+	ErrorContextCallback errcallback;
+	List	   *parsed;
 	SelectStmt *select;
+
+	errcallback.callback = protect_condition_errcontext;
+	errcallback.arg = (void *) cond;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+	parsed = raw_parser(cond, RAW_PARSE_PLPGSQL_EXPR);
+	error_context_stack = errcallback.previous;
 
 	if (list_length(parsed) == 1)
 	{
@@ -1156,6 +1181,7 @@ protect_install_trigger(Relation rel, ProtectOptions *opt, bool replace)
 	int			nargs;
 	Oid			funcoid = anon_protect_function_oid();
 	ObjectAddress address;
+	ErrorContextCallback errcallback;
 	Oid			save_userid;
 	int			save_sec;
 
@@ -1179,6 +1205,10 @@ protect_install_trigger(Relation rel, ProtectOptions *opt, bool replace)
 	stmt->whenClause = opt->when_condition ?
 		protect_parse_condition(opt->when_condition) : NULL;
 
+	errcallback.callback = protect_condition_errcontext;
+	errcallback.arg = (void *) opt->when_condition;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
 	anon_become_owner("protection", &save_userid, &save_sec);
 	PG_TRY();
 	{
@@ -1192,6 +1222,7 @@ protect_install_trigger(Relation rel, ProtectOptions *opt, bool replace)
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	PG_END_TRY();
+	error_context_stack = errcallback.previous;
 	CommandCounterIncrement();
 
 	if (opt->when_condition &&

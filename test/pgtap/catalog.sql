@@ -1,6 +1,6 @@
 -- Catalog facts: objects, labels and settings of the extension.
 BEGIN;
-SELECT plan(36);
+SELECT plan(37);
 
 SELECT has_extension('anonymize');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'anonymize'), false,
@@ -58,7 +58,7 @@ SELECT is((
 	'breakout2_combine i, breakout2_deserialize i, breakout2_final s, breakout2_serialize i, breakout2_trans s, '
 	'breakout_combine i, breakout_deserialize i, breakout_final s, breakout_serialize i, breakout_trans s, '
 	'comments_combine i, comments_deserialize i, comments_final s, comments_serialize i, comments_trans s, '
-	'forget v, guard v, k_anonymity s, protect v, protect_trigger v, random_secret v, refuse_policy_change v, '
+	'forget v, guard v, k_anonymity s, normalize_domain i, protect v, protect_trigger v, random_secret v, refuse_policy_change v, '
 	'replace_secret v, set_tenant_policy v, tenant_default_all s, unregister_dropped v',
 'support functions have the intended volatility');
 
@@ -95,9 +95,9 @@ SELECT is_empty($$
 SELECT is_empty($$
 	SELECT p.oid::regprocedure::text FROM pg_proc AS p
 	WHERE p.pronamespace = 'anonymize'::regnamespace
-	AND p.proname IN ('protect', 'forget', 'set_tenant_policy', 'random_secret')
+	AND p.proname IN ('protect', 'protect_trigger', 'forget', 'set_tenant_policy', 'random_secret')
 	AND has_function_privilege('public', p.oid, 'EXECUTE') $$,
-	'protect, forget, set_tenant_policy and random_secret are not executable by PUBLIC');
+	'protect, protect_trigger, forget, set_tenant_policy and random_secret are not executable by PUBLIC');
 SELECT is_empty($$
 	SELECT c.relname::text FROM pg_class AS c
 	WHERE c.relnamespace = 'anonymize'::regnamespace AND c.relkind = 'r'
@@ -114,8 +114,13 @@ SELECT is_empty($$
 	'every SECURITY DEFINER function pins search_path');
 SELECT is((SELECT string_agg(evtname || ' ' || evtevent || ' ' || evtenabled::text, ', ' ORDER BY evtname)
            FROM pg_event_trigger WHERE evtname LIKE 'anonymize%'),
-	'anonymize_guard ddl_command_start A, anonymize_unregister sql_drop A',
+	'anonymize_guard ddl_command_start A, anonymize_guard_drop sql_drop A, '
+	'anonymize_guard_end ddl_command_end A, anonymize_unregister sql_drop A',
 	'the guard event triggers fire ALWAYS');
+SELECT is_empty($$
+	SELECT evtname::text FROM pg_event_trigger
+	WHERE evtname LIKE 'anonymize%' AND obj_description(oid, 'pg_event_trigger') IS NULL $$,
+	'every event trigger has a comment');
 SELECT is((SELECT array_agg(c::regclass::text ORDER BY c::regclass::text)
            FROM pg_extension AS e, unnest(e.extconfig) AS c WHERE e.extname = 'anonymize'),
 	ARRAY['anonymize.protection', 'anonymize.pseudonyms', 'anonymize.secret', 'anonymize.tenant_policies'],
