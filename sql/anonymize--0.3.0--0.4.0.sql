@@ -87,6 +87,21 @@ COMMENT ON EVENT TRIGGER anonymize_guard_drop IS
 COMMENT ON EVENT TRIGGER anonymize_unregister IS
 	'removes dropped tables from anonymize.protection';
 
+-- A dropped column is reported with its table's OID (and its number as
+-- objsubid): only a dropped table leaves the registry.
+CREATE OR REPLACE FUNCTION @extschema@.unregister_dropped()
+RETURNS event_trigger
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	DELETE FROM @extschema@.protection AS p
+	USING pg_event_trigger_dropped_objects() AS d
+	WHERE d.classid = 'pg_class'::regclass AND d.objid = p.relid::oid
+	  AND d.objsubid = 0;
+END
+$$;
+
 -- ==== end of the trigger, protect() and the guard ====
 
 

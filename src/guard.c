@@ -393,11 +393,16 @@ guard_check_alter_table(CollectedCommand *cmd)
 								 at->name, get_rel_name(relid));
 				break;
 			case AT_AttachPartition:
-				if (sub->address.classId == RelationRelationId &&
-					guard_holds_rows(sub->address.objectId))
-					guard_refuse("cannot attach table \"%s\" to protected table \"%s\": it holds rows",
-								 get_rel_name(sub->address.objectId), get_rel_name(relid));
-				break;
+				{
+					/* the subcommand carries no address: resolve it as it was */
+					PartitionCmd *part = (PartitionCmd *) at->def;
+					Oid			partid = RangeVarGetRelid(part->name, NoLock, false);
+
+					if (guard_holds_rows(partid))
+						guard_refuse("cannot attach table \"%s\" to protected table \"%s\": it holds rows",
+									 get_rel_name(partid), get_rel_name(relid));
+					break;
+				}
 			case AT_DetachPartition:
 			case AT_DetachPartitionFinalize:
 				guard_refuse("cannot detach a partition of protected table \"%s\"",

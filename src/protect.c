@@ -1234,6 +1234,58 @@ protect_install_trigger(Relation rel, ProtectOptions *opt, bool replace)
 }
 
 /*
+ * Let the table's owner use the trigger function, which PUBLIC may not:
+ * creating or attaching a partition copies the trigger as whoever runs the
+ * command (the owner), and that needs EXECUTE.  It is harmless, as the
+ * trigger refuses to run on a table that is not registered with its rules.
+ */
+static void
+protect_grant_trigger_function(Relation rel)
+{
+	Oid			owner = rel->rd_rel->relowner;
+	Oid			funcoid = anon_protect_function_oid();
+	GrantStmt  *grant;
+	ObjectWithArgs *func;
+	AccessPriv *priv;
+	RoleSpec   *grantee;
+	Oid			save_userid;
+	int			save_sec;
+
+	if (pg_proc_aclcheck(funcoid, owner, ACL_EXECUTE) == ACLCHECK_OK)
+		return;
+	func = makeNode(ObjectWithArgs);
+	func->objname = list_make2(makeString(get_namespace_name(anon_schema_oid())),
+							   makeString("protect_trigger"));
+	func->objargs = NIL;
+	priv = makeNode(AccessPriv);
+	priv->priv_name = "execute";
+	grantee = makeNode(RoleSpec);
+	grantee->roletype = ROLESPEC_CSTRING;
+	grantee->rolename = GetUserNameFromId(owner, false);
+	grantee->location = -1;
+	grant = makeNode(GrantStmt);
+	grant->is_grant = true;
+	grant->targtype = ACL_TARGET_OBJECT;
+	grant->objtype = OBJECT_FUNCTION;
+	grant->objects = list_make1(func);
+	grant->privileges = list_make1(priv);
+	grant->grantees = list_make1(grantee);
+	grant->behavior = DROP_RESTRICT;
+
+	anon_become_owner("protection", &save_userid, &save_sec);
+	PG_TRY();
+	{
+		ExecuteGrantStmt(grant);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	CommandCounterIncrement();
+}
+
+/*
  * Open the table to protect: the caller must own it (checked before the lock
  * is queued), and it must be a permanent table or partitioned table that is
  * not a partition and has no inheritance children.
@@ -1313,6 +1365,7 @@ anon_protect(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	protect_grant_trigger_function(rel);
 	protect_register(RelationGetRelid(rel), &opt);
 	CommandCounterIncrement();
 	protect_install_trigger(rel, &opt, existed);
