@@ -126,6 +126,10 @@ SELECT anonymize.protect('atk_when', ARRAY['email=pseudonym'], when_condition =>
 ALTER TABLE atk_events RENAME COLUMN email TO email_old;
 ALTER TABLE atk_events DROP COLUMN email;
 ALTER TABLE atk_events DISABLE TRIGGER zzz_anonymize_protect;
+-- dropping another column keeps the table protected
+ALTER TABLE atk_events ADD COLUMN extra int;
+ALTER TABLE atk_events DROP COLUMN extra;
+SELECT count(*) AS still_protected FROM anonymize.protected_tables WHERE table_name = 'atk_events'::regclass;
 RESET ROLE;
 BEGIN;
 SET LOCAL session_replication_role = replica;
