@@ -66,6 +66,9 @@
 #include "storage/lock.h"
 #include "tcop/deparse_utility.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -284,37 +287,124 @@ guard_locked_by_me(Oid relid)
 }
 
 /*
- * Whether this transaction may have changed a protected table or one of its
- * partitions.  Every command that changes a table's triggers, rules,
+ * The partitions of the protected partitioned tables, cached so that the
+ * check of a command does not scan pg_inherits for every protected table:
+ * partition OID -> root OID.  Any relcache invalidation of a cached table
+ * (attaching, creating, detaching or dropping a partition invalidates its
+ * parent) or a change of the list of protected tables rebuilds it.
+ */
+typedef struct GuardMember
+{
+	Oid			relid;			/* hash key */
+	Oid			root;
+} GuardMember;
+
+static HTAB *guard_members = NULL;
+static List *guard_members_roots = NIL;	/* the protected tables it was built for */
+static bool guard_members_valid = false;
+
+/* Relcache callback: drop the cache when one of its tables changed. */
+static void
+guard_relcache_callback(Datum arg, Oid relid)
+{
+	if (!guard_members_valid)
+		return;
+	if (relid == InvalidOid || list_member_oid(guard_members_roots, relid) ||
+		hash_search(guard_members, &relid, HASH_FIND, NULL) != NULL)
+		guard_members_valid = false;
+}
+
+/* The cache of partitions, for this list of protected tables. */
+static HTAB *
+guard_partitions(List *protected)
+{
+	static bool registered = false;
+	HASHCTL		ctl;
+	MemoryContext old;
+	ListCell   *lc;
+
+	if (guard_members_valid && equal(protected, guard_members_roots))
+		return guard_members;
+	if (!registered)
+	{
+		CacheRegisterRelcacheCallback(guard_relcache_callback, (Datum) 0);
+		registered = true;
+	}
+	if (guard_members != NULL)
+		hash_destroy(guard_members);
+	list_free(guard_members_roots);
+	guard_members_valid = false;
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(GuardMember);
+	ctl.hcxt = CacheMemoryContext;
+	guard_members = hash_create("anonymize guard partitions", 256, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	old = MemoryContextSwitchTo(CacheMemoryContext);
+	guard_members_roots = list_copy(protected);
+	MemoryContextSwitchTo(old);
+	foreach(lc, protected)
+	{
+		Oid			root = lfirst_oid(lc);
+		List	   *rels;
+		ListCell   *rc;
+
+		if (get_rel_relkind(root) != RELKIND_PARTITIONED_TABLE)
+			continue;
+		rels = find_all_inheritors(root, NoLock, NULL);
+		foreach(rc, rels)
+		{
+			Oid			relid = lfirst_oid(rc);
+			GuardMember *m;
+
+			if (relid == root)
+				continue;
+			m = hash_search(guard_members, &relid, HASH_ENTER, NULL);
+			m->root = root;
+		}
+	}
+	guard_members_valid = true;
+	return guard_members;
+}
+
+/*
+ * The protected tables this transaction may have changed, itself or in one
+ * of its partitions.  Every command that changes a table's triggers, rules,
  * columns, children or partitions locks it, so a tree none of whose tables
  * this transaction has locked is as the last check left it; it is not
  * opened at all, so DDL elsewhere never waits for a lock on it.
  */
-static bool
-guard_tree_touched(Oid root)
+static List *
+guard_touched(List *protected)
 {
-	List	   *rels = find_all_inheritors(root, NoLock, NULL);
+	HTAB	   *partitions = guard_partitions(protected);
+	HASH_SEQ_STATUS seq;
+	GuardMember *m;
+	List	   *touched = NIL;
 	ListCell   *lc;
 
-	foreach(lc, rels)
+	foreach(lc, protected)
 		if (guard_locked_by_me(lfirst_oid(lc)))
-			return true;
-	return false;
+			touched = lappend_oid(touched, lfirst_oid(lc));
+	hash_seq_init(&seq, partitions);
+	while ((m = hash_seq_search(&seq)) != NULL)
+		if (guard_locked_by_me(m->relid))
+			touched = list_append_unique_oid(touched, m->root);
+	return touched;
 }
 
 /* Check the state of every protected table that may have changed. */
 static void
 guard_check_all(List *protected, Oid funcoid)
 {
+	List	   *touched = guard_touched(protected);
 	ListCell   *lc;
 
-	foreach(lc, protected)
+	foreach(lc, touched)
 	{
 		GuardTarget target;
 		char	   *name = get_rel_name(lfirst_oid(lc));
 
-		if (name == NULL || !guard_tree_touched(lfirst_oid(lc)) ||
-			!anon_protection_read(lfirst_oid(lc), &target.reg))
+		if (name == NULL || !anon_protection_read(lfirst_oid(lc), &target.reg))
 			continue;
 		target.funcoid = funcoid;
 		target.args = anon_protection_args(&target.reg, &target.nargs);
@@ -414,15 +504,31 @@ guard_check_alter_table(CollectedCommand *cmd)
 	}
 }
 
+/* Run a query of the guard's through SPI, with its plan saved once. */
+static void
+guard_query(SPIPlanPtr *plan, const char *sql, bool read_only)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, 0, NULL);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not prepare \"%s\"", sql);
+		*plan = p;
+	}
+	if (SPI_execute_plan(*plan, NULL, NULL, read_only, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not run \"%s\"", sql);
+}
+
 /* Check the commands that ddl_command_end reports. */
 static void
 guard_check_commands(void)
 {
+	static SPIPlanPtr plan = NULL;
+
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT command FROM pg_catalog.pg_event_trigger_ddl_commands()",
-					true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the commands of the event");
+	guard_query(&plan, "SELECT command FROM pg_catalog.pg_event_trigger_ddl_commands()", true);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -444,17 +550,17 @@ guard_check_commands(void)
 static void
 guard_check_dropped(void)
 {
+	static SPIPlanPtr plan = NULL;
+
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT c.oid FROM pg_catalog.pg_event_trigger_dropped_objects() AS d "
+	guard_query(&plan, "SELECT c.oid FROM pg_catalog.pg_event_trigger_dropped_objects() AS d "
 					"JOIN pg_catalog.pg_namespace AS n "
 					"  ON n.nspname OPERATOR(pg_catalog.=) d.address_names[1] "
 					"JOIN pg_catalog.pg_class AS c "
 					"  ON c.relnamespace OPERATOR(pg_catalog.=) n.oid "
 					" AND c.relname OPERATOR(pg_catalog.=) d.address_names[2] "
-					"WHERE d.object_type OPERATOR(pg_catalog.=) 'trigger'",
-					false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the dropped objects of the event");
+					"WHERE d.object_type OPERATOR(pg_catalog.=) 'trigger'", false);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
