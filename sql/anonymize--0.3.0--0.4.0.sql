@@ -9,6 +9,19 @@
 -- checking that the caller owns the table) and superusers may use it, and
 -- it refuses to run unless its table is registered with exactly its rules.
 REVOKE EXECUTE ON FUNCTION @extschema@.protect_trigger() FROM PUBLIC;
+-- Creating or attaching a partition copies the trigger as the table's owner,
+-- which needs EXECUTE: the owners of tables protected so far keep it.
+DO $$
+DECLARE
+	owner text;
+BEGIN
+	FOR owner IN SELECT DISTINCT c.relowner::regrole::text
+	             FROM @extschema@.protection AS p JOIN pg_catalog.pg_class AS c ON c.oid = p.relid
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION @extschema@.protect_trigger() TO %s', owner);
+	END LOOP;
+END
+$$;
 
 -- One normalization of e-mail domains for protect(), set_tenant_policy()
 -- and the trigger.

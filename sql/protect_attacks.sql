@@ -101,6 +101,8 @@ ALTER TABLE atk_parted ATTACH PARTITION atk_part_late FOR VALUES FROM (10) TO (2
 -- an empty partition without such triggers is fine, and protected
 CREATE TABLE atk_part_ok (id int, email text);
 ALTER TABLE atk_parted ATTACH PARTITION atk_part_ok FOR VALUES FROM (20) TO (30);
+-- the owner may create partitions: protect() let it use the trigger function
+CREATE TABLE atk_part_new PARTITION OF atk_parted FOR VALUES FROM (30) TO (40);
 INSERT INTO atk_parted VALUES (21, 'ann@acme.com');
 SELECT email = (SELECT email FROM atk_events WHERE id = 1) AS same_pseudonym FROM atk_parted;
 ALTER TABLE atk_parted DETACH PARTITION atk_part_ok;

@@ -58,6 +58,12 @@ SELECT g.label, g.n FROM upgrade_report, unnest(groups) AS g;
 -- 0.4.0: the protection holds against ordinary roles.
 ALTER EXTENSION anonymize UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'anonymize';
+-- the table protected under 0.2.0 is guarded by the checks of 0.4.0, and its
+-- trigger still runs: its arguments are those its registry row implies
+INSERT INTO upgrade_events VALUES ('bob', NULL);
+SELECT count(*) FILTER (WHERE user_id = 'bob') AS raw FROM upgrade_events;
+ALTER TABLE upgrade_events DISABLE TRIGGER zzz_anonymize_protect;
+SELECT has_function_privilege('public', 'anonymize.protect_trigger()', 'EXECUTE') AS public_may_attach_trigger;
 
 -- The members of the upgraded extension, with their privileges, are those of
 -- a fresh install (in the regression database).

@@ -1351,6 +1351,7 @@ anon_protect(PG_FUNCTION_ARGS)
 	rel = protect_open(PG_GETARG_OID(0));
 	protect_read_options(fcinfo, rel, &opt);
 	existed = protect_merge_existing(rel, &opt, &nold);
+	protect_grant_trigger_function(rel);
 	if (existed && nold == opt.nrules)
 	{
 		table_close(rel, NoLock);
@@ -1365,7 +1366,6 @@ anon_protect(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	protect_grant_trigger_function(rel);
 	protect_register(RelationGetRelid(rel), &opt);
 	CommandCounterIncrement();
 	protect_install_trigger(rel, &opt, existed);
