@@ -76,6 +76,9 @@ GRANT EXECUTE ON FUNCTION anonymize.export_key(), anonymize.import_key(bytea, bo
 SET ROLE regress_key_reader;
 SELECT anonymize.export_key();
 SELECT anonymize.import_key(decode(:'key_hex', 'hex'));
+\set VERBOSITY sqlstate
+SELECT anonymize.export_key();
+\set VERBOSITY default
 RESET ROLE;
 REVOKE ALL ON SCHEMA anonymize FROM regress_key_reader;
 REVOKE EXECUTE ON FUNCTION anonymize.export_key(), anonymize.import_key(bytea, boolean)
@@ -105,6 +108,12 @@ SELECT anonymize.export_key();
 SELECT key_id FROM anonymize.secret;
 -- a key that does not have this key id is refused
 SELECT anonymize.import_key(decode(repeat('00', 32), 'hex'));
+-- the SQLSTATEs of a missing key, a key of another key id, a malformed key
+\set VERBOSITY sqlstate
+INSERT INTO secret_events VALUES ('ann@acme.com', NULL);
+SELECT anonymize.import_key(decode(repeat('00', 32), 'hex'));
+SELECT anonymize.import_key(decode('00', 'hex'));
+\set VERBOSITY default
 
 -- A row inserted into anonymize.secret replaces the one there (a restore
 -- loads the dumped row after CREATE EXTENSION made a key): a key id as in a

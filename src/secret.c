@@ -224,7 +224,10 @@ anon_key_file_write(const uint8 *key)
 
 	anon_key_id_of(key, id);
 	if (anon_key_file_read(id, existing))
+	{
+		explicit_bzero(existing, sizeof(existing));
 		return;					/* the same key: anon_key_file_read verified it */
+	}
 	anon_key_dir_create();
 	anon_key_path(id, path);
 	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, MyProcPid);
@@ -257,6 +260,7 @@ anon_key_file_write(const uint8 *key)
 				(errcode_for_file_access(),
 				 errmsg("could not link file \"%s\" to \"%s\": %m", tmp, path)));
 	}
+	explicit_bzero(existing, sizeof(existing));
 	fsync_fname_ext(path, false, false, ERROR);
 	fsync_fname_ext(ANON_KEY_DIR, true, false, ERROR);
 }
