@@ -98,6 +98,18 @@ SELECT count(DISTINCT user_id) AS pseudonyms_of_ann, count(DISTINCT email) AS ha
 FROM secret_events;
 SELECT anonymize.import_key(decode('00', 'hex'));
 
+-- A transaction that replaces the key and rolls back leaves an unused key
+-- file behind, and the key id it had: Ann keeps her pseudonym.
+BEGIN;
+SELECT anonymize.import_key(decode(repeat('11', 32), 'hex'), force => true);
+INSERT INTO secret_events VALUES ('ann@acme.com', NULL);
+SELECT count(DISTINCT user_id) AS pseudonyms_of_ann FROM secret_events;
+ROLLBACK;
+SELECT key_id FROM anonymize.secret;
+SELECT (pg_stat_file('anonymize/ab82aa596e820d875fbfe6fe5ac9e219.key')).size AS unused_file_bytes;
+INSERT INTO secret_events VALUES ('ann@acme.com', NULL);
+SELECT count(DISTINCT user_id) AS pseudonyms_of_ann FROM secret_events;
+
 -- A key id whose file is missing (a restore into another cluster before the
 -- key is copied) fails closed: protected inserts and forget are refused, and
 -- no new key is made.
