@@ -176,6 +176,24 @@ FROM old_events;
 INSERT INTO anonymize.secret (key_id) SELECT key_id FROM anonymize.secret;
 SELECT count(*) AS rows FROM anonymize.secret;
 
+-- The first key that CREATE EXTENSION makes is replaced by a new one when
+-- it moves into its file (it went through the WAL), unless it has been used:
+-- here it made a pseudonym in the same transaction, so it is kept.
+\c :regress_db
+DROP DATABASE anonymize_secret_old;
+CREATE DATABASE anonymize_secret_old;
+\c anonymize_secret_old
+BEGIN;
+CREATE EXTENSION anonymize VERSION '0.3.0';
+CREATE TABLE old_events (user_id text);
+SELECT anonymize.protect('old_events', '{user_id=pseudonym}');
+INSERT INTO old_events VALUES ('carol@acme.com');
+ALTER EXTENSION anonymize UPDATE TO '0.4.0';
+COMMIT;
+\c anonymize_secret_old
+INSERT INTO old_events VALUES ('carol@acme.com');
+SELECT count(*) AS events, count(DISTINCT user_id) AS pseudonyms_of_carol FROM old_events;
+
 \c :regress_db
 DROP DATABASE anonymize_secret;
 DROP DATABASE anonymize_secret_old;
