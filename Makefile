@@ -13,6 +13,7 @@ OBJS = \
 	src/kanon.o \
 	src/rules.o \
 	src/pseudonym.o \
+	src/secret.o \
 	src/registry.o \
 	src/protect.o \
 	src/guard.o
@@ -23,7 +24,7 @@ DATA = sql/anonymize--0.1.0.sql sql/anonymize--0.1.0--0.2.0.sql sql/anonymize--0
 REGRESS = breakout_basics breakout_rules breakout_modes breakout_errors breakout_types breakout_parallel \
 	breakout_two_fields breakout_subjects breakout_comments k_anonymity breakout_parallel_forms breakout_random \
 	protect_rules protect_scope protect_errors protect_guard protect_forget protect_backfill \
-	protect_privileges protect_attacks protect_upgrade hostile_inputs privileges_analytics
+	protect_privileges protect_attacks protect_upgrade hostile_inputs privileges_analytics secret_key
 REGRESS_OPTS = --inputdir=. --load-extension=anonymize
 ISOLATION = pseudonym_first_insert forget_race pseudonym_deadlock
 ISOLATION_OPTS = --load-extension=anonymize

@@ -58,6 +58,23 @@ SELECT g.label, g.n FROM upgrade_report, unnest(groups) AS g;
 -- 0.4.0: the protection holds against ordinary roles.
 ALTER EXTENSION anonymize UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'anonymize';
+-- The key has moved out of the table into its file in the data directory:
+-- the row keeps its key id, HMAC-SHA256(key, 'anonymize key id') cut to 16
+-- bytes (computed independently for the known key).
+SELECT key, key_id FROM anonymize.secret;
+SELECT anonymize.export_key() = decode(string_agg(lpad(to_hex(i), 2, '0'), ''), 'hex') AS same_key
+	FROM generate_series(0, 31) AS i;
+-- A new session reads the key from its file: Alice keeps the pseudonym and
+-- the hash she got under 0.2.0.
+\c anonymize_upgrade
+INSERT INTO upgrade_events VALUES ('alice', ' Alice@ACME.com');
+SELECT count(DISTINCT user_id) AS pseudonyms_of_alice,
+	count(*) FILTER (WHERE email = '299ae27a9f59fe4062e35f172f942cec06a86f5617e6616ea034bc710def7f94')
+	AS same_hash_of_alice
+	FROM upgrade_events;
+-- import_key accepts the database's own key as it is, and returns its key id.
+SELECT anonymize.import_key(decode(string_agg(lpad(to_hex(i), 2, '0'), ''), 'hex'))
+	FROM generate_series(0, 31) AS i;
 -- the table protected under 0.2.0 is guarded by the checks of 0.4.0, and its
 -- trigger still runs: its arguments are those its registry row implies
 INSERT INTO upgrade_events VALUES ('bob', NULL);

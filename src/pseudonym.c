@@ -42,8 +42,8 @@
 
 #include "anonymize.h"
 #include "pseudonym.h"
+#include "secret.h"
 
-#define ANON_SECRET_LEN 32
 #define ANON_CACHE_MAX 100000	/* entries before the cache is emptied */
 #define ANON_LOCK_FIELD4 0x414E /* advisory lock tags of the map ("AN") */
 
@@ -78,13 +78,10 @@ typedef struct CacheEntry
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
-static uint8 anon_secret[ANON_SECRET_LEN];
-static bool anon_secret_valid = false;
-static LocalTransactionId anon_secret_lxid = InvalidLocalTransactionId;
+static const uint8 *anon_secret = NULL;	/* owned by secret.c */
 static MemoryContext anon_cache_cxt = NULL;
 static pcache_hash *anon_cache = NULL;
 static Oid	anon_map_relid = InvalidOid;	/* as last looked up */
-static Oid	anon_secret_relid = InvalidOid;
 
 /* Forget every cached pseudonym. */
 static void
@@ -95,14 +92,12 @@ anon_cache_reset(void)
 	anon_cache = NULL;
 }
 
-/* Relcache callback: the map or the secret may have changed. */
+/* Relcache callback: the map may have changed. */
 static void
 anon_relcache_callback(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == anon_map_relid)
 		anon_cache_reset();
-	if (relid == InvalidOid || relid == anon_secret_relid)
-		anon_secret_valid = false;
 }
 
 /* Transaction callback: entries added by an aborted transaction are void. */
@@ -135,47 +130,18 @@ AnonPseudonymInit(void)
 }
 
 /*
- * Load the secret key from anonymize.secret, once per transaction: a key
- * replaced by another session (restoring a dump inserts the dumped key)
- * takes effect in the next transaction.  When the key has changed, cached
- * pseudonyms are dropped, for they were found under the old key.
+ * Bring the secret key up to date (secret.c re-validates it once per
+ * transaction).  When the key has changed, cached pseudonyms are dropped,
+ * for they were found under the old key.
  */
 static void
 anon_load_secret(void)
 {
-	Relation	rel;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	bool		isnull;
-	Datum		d;
-	bytea	   *key;
+	bool		changed;
 
-	if (anon_secret_valid && anon_secret_lxid == MyProc->lxid)
-		return;
-	anon_secret_relid = anon_table_oid("secret");
-	rel = table_open(anon_secret_relid, AccessShareLock);
-	scan = systable_beginscan(rel, InvalidOid, false,
-							  GetLatestSnapshot(), 0, NULL);
-	tup = systable_getnext(scan);
-	if (!HeapTupleIsValid(tup))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the secret key of anonymize is missing"),
-				 errhint("Reinstall the extension anonymize.")));
-	d = heap_getattr(tup, 1, RelationGetDescr(rel), &isnull);
-	key = isnull ? NULL : DatumGetByteaPP(d);
-	if (key == NULL || VARSIZE_ANY_EXHDR(key) != ANON_SECRET_LEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the secret key of anonymize is malformed")));
-	if (anon_secret_valid &&
-		memcmp(anon_secret, VARDATA_ANY(key), ANON_SECRET_LEN) != 0)
+	anon_secret = anon_secret_get(&changed);
+	if (changed)
 		anon_cache_reset();
-	memcpy(anon_secret, VARDATA_ANY(key), ANON_SECRET_LEN);
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	anon_secret_valid = true;
-	anon_secret_lxid = MyProc->lxid;
 }
 
 /* Normalize an identifier held in bytes; see pseudonym.h. */
@@ -463,24 +429,4 @@ anon_forget(PG_FUNCTION_ARGS)
 	/* every backend drops its cached pseudonyms when this commits */
 	CacheInvalidateRelcacheByRelid(anon_table_oid("pseudonyms"));
 	PG_RETURN_BOOL(deleted);
-}
-
-PG_FUNCTION_INFO_V1(anon_random_secret);
-
-/*
- * anon_random_secret() RETURNS bytea
- *
- * A new secret key from pg_strong_random, for CREATE EXTENSION.
- */
-Datum
-anon_random_secret(PG_FUNCTION_ARGS)
-{
-	bytea	   *key = palloc(VARHDRSZ + ANON_SECRET_LEN);
-
-	SET_VARSIZE(key, VARHDRSZ + ANON_SECRET_LEN);
-	if (!pg_strong_random(VARDATA(key), ANON_SECRET_LEN))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate random values")));
-	PG_RETURN_BYTEA_P(key);
 }

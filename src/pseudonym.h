@@ -3,11 +3,11 @@
  * pseudonym.h
  *	  Keyed hashing, the pseudonym map and its backend-local cache.
  *
- * The secret key lives in anonymize.secret (one row, made at CREATE
- * EXTENSION).  The map anonymize.pseudonyms holds, for each person, a keyed
- * hash of the normalized identifier and a random pseudonym: never the
- * identifier.  Forgetting deletes the map row; the cache of every backend
- * is invalidated when the forgetting transaction commits.
+ * The secret key lives in a file of the data directory (see secret.h).
+ * The map anonymize.pseudonyms holds, for each person, a keyed hash of the
+ * normalized identifier and a random pseudonym: never the identifier.
+ * Forgetting deletes the map row; the cache of every backend is invalidated
+ * when the forgetting transaction commits.
  *
  *-------------------------------------------------------------------------
  */

@@ -1,6 +1,6 @@
 -- Catalog facts: objects, labels and settings of the extension.
 BEGIN;
-SELECT plan(37);
+SELECT plan(38);
 
 SELECT has_extension('anonymize');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'anonymize'), false,
@@ -46,7 +46,7 @@ SELECT is((
 	JOIN pg_depend AS d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
 	JOIN pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'anonymize'
 	WHERE p.proparallel = 'u'),
-	'forget, guard, protect, protect_trigger, refuse_policy_change, replace_secret, set_tenant_policy, unregister_dropped',
+	'export_key, forget, guard, import_key, protect, protect_trigger, refuse_policy_change, replace_secret, set_tenant_policy, unregister_dropped',
 	'the functions that write or run DDL are PARALLEL UNSAFE');
 
 -- volatility is set on purpose: what reads settings is STABLE, the rest IMMUTABLE
@@ -58,7 +58,7 @@ SELECT is((
 	'breakout2_combine i, breakout2_deserialize i, breakout2_final s, breakout2_serialize i, breakout2_trans s, '
 	'breakout_combine i, breakout_deserialize i, breakout_final s, breakout_serialize i, breakout_trans s, '
 	'comments_combine i, comments_deserialize i, comments_final s, comments_serialize i, comments_trans s, '
-	'forget v, guard v, k_anonymity s, normalize_domain i, protect v, protect_trigger v, random_secret v, refuse_policy_change v, '
+	'export_key v, forget v, guard v, import_key v, k_anonymity s, normalize_domain i, protect v, protect_trigger v, random_secret v, refuse_policy_change v, '
 	'replace_secret v, set_tenant_policy v, tenant_default_all s, unregister_dropped v',
 'support functions have the intended volatility');
 
@@ -95,9 +95,10 @@ SELECT is_empty($$
 SELECT is_empty($$
 	SELECT p.oid::regprocedure::text FROM pg_proc AS p
 	WHERE p.pronamespace = 'anonymize'::regnamespace
-	AND p.proname IN ('protect', 'protect_trigger', 'forget', 'set_tenant_policy', 'random_secret')
+	AND p.proname IN ('protect', 'protect_trigger', 'forget', 'set_tenant_policy', 'random_secret',
+	                  'import_key', 'export_key')
 	AND has_function_privilege('public', p.oid, 'EXECUTE') $$,
-	'protect, protect_trigger, forget, set_tenant_policy and random_secret are not executable by PUBLIC');
+	'protect, protect_trigger, forget, set_tenant_policy, random_secret, import_key and export_key are not executable by PUBLIC');
 SELECT is_empty($$
 	SELECT c.relname::text FROM pg_class AS c
 	WHERE c.relnamespace = 'anonymize'::regnamespace AND c.relkind = 'r'
@@ -125,7 +126,9 @@ SELECT is((SELECT array_agg(c::regclass::text ORDER BY c::regclass::text)
            FROM pg_extension AS e, unnest(e.extconfig) AS c WHERE e.extname = 'anonymize'),
 	ARRAY['anonymize.protection', 'anonymize.pseudonyms', 'anonymize.secret', 'anonymize.tenant_policies'],
 	'key, map, policies and registry are kept by pg_dump');
-SELECT is((SELECT length(key) FROM anonymize.secret), 32, 'the secret key is 32 bytes');
+SELECT is((SELECT key_id FROM anonymize.secret WHERE key IS NULL) ~ '^[0-9a-f]{32}$', true,
+	'anonymize.secret holds a key id and no key');
+SELECT is(length(anonymize.export_key()), 32, 'the secret key, in its file, is 32 bytes');
 
 -- settings
 SELECT anonymize.anonymized_breakout(1, 1);  -- loads the library
