@@ -77,10 +77,11 @@ $$;
 
 -- The guard checks the state every command leaves (ddl_command_end), the
 -- objects it dropped (sql_drop), and refuses DROP EXTENSION and DROP SCHEMA
--- of the extension while a table is protected (ddl_command_start).
+-- of the extension while a table is protected, ATTACH PARTITION of a table
+-- holding rows and DETACH PARTITION (ddl_command_start).
 DROP EVENT TRIGGER anonymize_guard;
 CREATE EVENT TRIGGER anonymize_guard ON ddl_command_start
-	WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA')
+	WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'ALTER TABLE')
 	EXECUTE FUNCTION @extschema@.guard();
 ALTER EVENT TRIGGER anonymize_guard ENABLE ALWAYS;
 CREATE EVENT TRIGGER anonymize_guard_end ON ddl_command_end
@@ -92,7 +93,7 @@ ALTER EVENT TRIGGER anonymize_guard_drop ENABLE ALWAYS;
 COMMENT ON FUNCTION @extschema@.guard() IS
 	'event trigger refusing any command that leaves a protected table less protected';
 COMMENT ON EVENT TRIGGER anonymize_guard IS
-	'refuses DROP EXTENSION anonymize and DROP SCHEMA of its schema while a table is protected';
+	'refuses DROP EXTENSION anonymize and DROP SCHEMA of its schema while a table is protected, and attaching rows to or detaching partitions from a protected table';
 COMMENT ON EVENT TRIGGER anonymize_guard_end IS
 	'checks the protected tables after every command';
 COMMENT ON EVENT TRIGGER anonymize_guard_drop IS

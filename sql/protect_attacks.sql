@@ -12,7 +12,7 @@ GRANT USAGE ON SCHEMA anonymize TO regress_atk_owner, regress_atk_analyst;
 GRANT EXECUTE ON FUNCTION anonymize.protect(regclass, text[], name, text[], name, boolean, text)
 	TO regress_atk_owner;
 GRANT CREATE ON SCHEMA public TO regress_atk_owner, regress_atk_plain;
-GRANT CREATE ON DATABASE :"DBNAME" TO regress_atk_plain;
+GRANT CREATE ON DATABASE :"DBNAME" TO regress_atk_plain, regress_atk_owner;
 CREATE FUNCTION public.atk_noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
 -- an earlier-sorting trigger may stash the raw value (a documented limit);
 -- these tests use it to show that nothing runs after the anonymize trigger
@@ -231,13 +231,107 @@ SELECT anonymize.protect('atk_parent', ARRAY['email=pseudonym'], backfill => tru
 SELECT anonymize.protect('atk_stats', ARRAY['domain=strip']);
 RESET ROLE;
 
+-- More routes, found by attacking 0.4.0 itself.
+SET ROLE regress_atk_owner;
+-- no code of the caller's runs with the extension owner's rights: a domain
+-- check in a literal of the condition runs as the caller
+CREATE FUNCTION public.atk_escalate(text) RETURNS boolean LANGUAGE plpgsql AS
+$$BEGIN EXECUTE 'ALTER ROLE regress_atk_owner SUPERUSER'; RETURN true; END$$;
+CREATE DOMAIN public.atk_checked AS text CHECK (public.atk_escalate(VALUE));
+CREATE TYPE public.atk_wrap AS (v public.atk_checked);
+CREATE TABLE atk_esc (id int, email text);
+SELECT anonymize.protect('atk_esc', ARRAY['email=pseudonym'],
+	when_condition => $$'(x)'::public.atk_wrap IS NOT NULL$$);
+-- conditions that read settings, other tables or the session are refused
+SELECT anonymize.protect('atk_esc', ARRAY['email=pseudonym'],
+	when_condition => $$current_setting('app.raw', true) IS NULL$$);
+SELECT anonymize.protect('atk_esc', ARRAY['email=pseudonym'],
+	when_condition => $$to_regclass('public.atk_off') IS NULL$$);
+SELECT anonymize.protect('atk_esc', ARRAY['email=pseudonym'],
+	when_condition => $$NEW.email <> current_user$$);
+SELECT anonymize.protect('atk_esc', ARRAY['email=pseudonym']);
+-- a protected table cannot become a partition, an inheritance child or a
+-- typed table (whose parent's or type's changes reach it)
+CREATE TABLE atk_host (id int, email text) PARTITION BY RANGE (id);
+ALTER TABLE atk_host ATTACH PARTITION atk_esc FOR VALUES FROM (0) TO (100);
+CREATE TABLE atk_par (id int, email text);
+ALTER TABLE atk_esc INHERIT atk_par;
+CREATE TYPE public.atk_row AS (id int, email text);
+ALTER TABLE atk_esc OF public.atk_row;
+-- dropping a protected column and adding one of the same name with a
+-- default for the existing rows
+INSERT INTO atk_esc VALUES (1, 'ann@acme.com');
+ALTER TABLE atk_esc DROP COLUMN email, ADD COLUMN email text DEFAULT 'carol@acme.com';
+SELECT count(*) FILTER (WHERE email LIKE '%@%') AS raw_emails FROM atk_esc;
+-- protect() refuses a table whose state the guard would refuse
+CREATE TABLE atk_pre (id int, email text);
+CREATE TRIGGER zzzz_restore BEFORE INSERT ON atk_pre FOR EACH ROW
+	EXECUTE FUNCTION public.atk_restore_email();
+SELECT anonymize.protect('atk_pre', ARRAY['email=pseudonym']);
+DROP TRIGGER zzzz_restore ON atk_pre;
+CREATE RULE atk_keep AS ON UPDATE TO atk_pre DO INSTEAD NOTHING;
+SELECT anonymize.protect('atk_pre', ARRAY['email=pseudonym']);
+DROP RULE atk_keep ON atk_pre;
+-- the WHEN clause cannot be replaced by another one, even by a role that may
+-- use the trigger function
+CREATE TABLE atk_cond (id int, email text, kind text);
+SELECT anonymize.protect('atk_cond', ARRAY['email=pseudonym'], when_condition => 'NEW.kind = ''view''');
+CREATE OR REPLACE TRIGGER zzz_anonymize_protect BEFORE INSERT OR UPDATE ON atk_cond FOR EACH ROW
+	WHEN (false) EXECUTE FUNCTION anonymize.protect_trigger('rule', 'email', 'pseudonym');
+-- a column of the condition cannot be dropped
+ALTER TABLE atk_cond DROP COLUMN kind;
+ALTER TABLE atk_cond DROP COLUMN kind CASCADE;
+INSERT INTO atk_cond VALUES (1, 'ann@acme.com', 'view');
+SELECT email LIKE '%@%' AS raw FROM atk_cond;
+-- the attached table is the one the command attaches, whatever a partition
+-- key's function does to search_path while the command runs
+CREATE SCHEMA atk_shadow;
+CREATE TABLE atk_shadow.atk_x (id int, email text);
+CREATE FUNCTION public.atk_key(i int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	IF current_setting('atk.go', true) = 'yes' THEN
+		PERFORM set_config('search_path', 'atk_shadow, public', false);
+	END IF;
+	RETURN i;
+END $$;
+CREATE TABLE atk_keyed (id int, email text) PARTITION BY RANGE (public.atk_key(id));
+SELECT anonymize.protect('atk_keyed', ARRAY['email=pseudonym']);
+CREATE TABLE public.atk_x (id int, email text);
+INSERT INTO public.atk_x VALUES (1, 'ann@acme.com');
+SET atk.go = 'yes';
+ALTER TABLE atk_keyed ATTACH PARTITION atk_x FOR VALUES FROM (0) TO (10);
+RESET atk.go;
+SET search_path = public;
+SELECT count(*) AS attached_rows FROM atk_keyed;
+-- DETACH CONCURRENTLY is refused before its first step commits
+CREATE TABLE atk_keyed_1 PARTITION OF atk_keyed FOR VALUES FROM (10) TO (20);
+ALTER TABLE atk_keyed DETACH PARTITION atk_keyed_1 CONCURRENTLY;
+SELECT count(*) AS pending FROM pg_inherits WHERE inhrelid = 'atk_keyed_1'::regclass AND inhdetachpending;
+RESET ROLE;
+-- a new owner may create partitions: the guard lets it use the trigger function
+ALTER TABLE atk_keyed OWNER TO regress_atk_plain;
+SET ROLE regress_atk_plain;
+CREATE TABLE atk_keyed_2 PARTITION OF atk_keyed FOR VALUES FROM (20) TO (30);
+-- and a role that only read a protected table runs DDL elsewhere
+BEGIN;
+SELECT count(*) FROM atk_keyed;
+CREATE TABLE atk_plain_t (x int);
+DROP TABLE atk_plain_t;
+COMMIT;
+RESET ROLE;
+
 -- S9: DROP EXTENSION is refused only because of registered tables
 DROP EXTENSION anonymize;
 
 DROP TABLE atk_events, atk_parted, atk_part_full, atk_part_late, atk_part_ok, atk_when,
-	atk_inject, atk_scope, atk_stats, atk_rls, atk_skip, atk_parent CASCADE;
+	atk_inject, atk_scope, atk_stats, atk_rls, atk_skip, atk_parent, atk_esc, atk_host,
+	atk_par, atk_pre, atk_cond, atk_keyed, public.atk_x CASCADE;
+DROP SCHEMA atk_shadow CASCADE;
+DROP TYPE public.atk_row, public.atk_wrap;
+DROP DOMAIN public.atk_checked;
+DROP FUNCTION public.atk_escalate, public.atk_key;
 DROP FUNCTION public.atk_noop, public.atk_stash_email, public.atk_restore_email, public.atk_is_view;
 DROP TABLE public.atk_stash;
-REVOKE CREATE ON DATABASE :"DBNAME" FROM regress_atk_plain;
+REVOKE CREATE ON DATABASE :"DBNAME" FROM regress_atk_plain, regress_atk_owner;
 DROP OWNED BY regress_atk_owner, regress_atk_analyst, regress_atk_trigger, regress_atk_plain;
 DROP ROLE regress_atk_owner, regress_atk_analyst, regress_atk_trigger, regress_atk_plain;

@@ -74,6 +74,7 @@
 #include "utils/snapmgr.h"
 
 #include "anonymize.h"
+#include "guard.h"
 #include "registry.h"
 
 PG_FUNCTION_INFO_V1(anon_guard);
@@ -98,6 +99,8 @@ typedef struct GuardTarget
 	char	  **args;
 	const char *root_name;
 } GuardTarget;
+
+static bool guard_locked_by_me(Oid relid);
 
 /* The protect trigger of a relation (by name), or NULL. */
 static Trigger *
@@ -135,7 +138,7 @@ guard_depends_on_extension(Oid tgoid)
 
 /* Check the triggers of one table of a protected tree. */
 static void
-guard_check_triggers(Relation rel, GuardTarget *target, Trigger *ours)
+guard_check_triggers(Relation rel, GuardTarget *target, Trigger *ours, bool root)
 {
 	const char *relname = RelationGetRelationName(rel);
 	TriggerDesc *trigdesc = rel->trigdesc;
@@ -143,7 +146,11 @@ guard_check_triggers(Relation rel, GuardTarget *target, Trigger *ours)
 	if (ours->tgfoid != target->funcoid || ours->tgenabled != TRIGGER_FIRES_ALWAYS ||
 		ours->tgtype != GUARD_TRIGGER_TYPE || ours->tgnattr != 0 ||
 		!anon_protection_args_match(&target->reg, ours->tgnargs, ours->tgargs) ||
-		(target->reg.when_condition == NULL) != (ours->tgqual == NULL))
+		(target->reg.when_condition == NULL) != (ours->tgqual == NULL) ||
+		(!root && !ours->tgisclone) ||
+		(root && ours->tgqual &&
+		 !equal(stringToNode(ours->tgqual),
+				anon_condition_cook(rel, target->reg.when_condition, NULL))))
 		guard_refuse("the anonymize trigger of table \"%s\" cannot be replaced, disabled or changed",
 					 relname);
 	if (guard_depends_on_extension(ours->tgoid))
@@ -189,15 +196,33 @@ guard_check_columns(Relation rel, GuardTarget *target)
 static void
 guard_check_table(Oid relid, GuardTarget *target, bool root, bool installed)
 {
-	Relation	rel = try_relation_open(relid, AccessShareLock);
+	Relation	rel;
 	const char *relname;
 	Trigger    *ours;
 	List	   *children;
 	ListCell   *lc;
 
+	/*
+	 * A partition this transaction has not locked is as the last check left
+	 * it; if another session holds it exclusively, do not wait for it.
+	 */
+	if (!root && !guard_locked_by_me(relid) &&
+		!ConditionalLockRelationOid(relid, AccessShareLock))
+		rel = NULL;
+	else
+		rel = try_relation_open(relid, AccessShareLock);
 	if (rel == NULL)
+	{
+		foreach(lc, find_inheritance_children(relid, NoLock))
+			guard_check_table(lfirst_oid(lc), target, false, installed);
 		return;
+	}
 	relname = RelationGetRelationName(rel);
+	if (root && (rel->rd_rel->relispartition || has_superclass(relid)))
+		guard_refuse("protected table \"%s\" cannot become a partition or an inheritance child",
+					 relname);
+	if (OidIsValid(rel->rd_rel->reloftype))
+		guard_refuse("protected table \"%s\" cannot be a typed table", relname);
 	if (rel->rd_rel->relkind != RELKIND_RELATION &&
 		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
 		guard_refuse("partition \"%s\" of protected table \"%s\" must be a table",
@@ -214,7 +239,7 @@ guard_check_table(Oid relid, GuardTarget *target, bool root, bool installed)
 		guard_refuse("partition \"%s\" of protected table \"%s\" has no anonymize trigger",
 					 relname, target->root_name);
 	if (ours)
-		guard_check_triggers(rel, target, ours);
+		guard_check_triggers(rel, target, ours, root);
 	if (rel->rd_rules != NULL)
 		guard_refuse("protected table \"%s\" cannot have rules", relname);
 	guard_check_columns(rel, target);
@@ -273,14 +298,18 @@ guard_fires_on_origin(Oid relid)
 	return found;
 }
 
-/* Whether this transaction holds any lock on a relation. */
+/*
+ * Whether this transaction holds a lock on a relation that lets it change
+ * the relation's definition (every such command takes at least SHARE UPDATE
+ * EXCLUSIVE); a table it only read or wrote is not checked.
+ */
 static bool
 guard_locked_by_me(Oid relid)
 {
 	LOCKTAG		tag;
 
 	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
-	for (LOCKMODE mode = AccessShareLock; mode <= AccessExclusiveLock; mode++)
+	for (LOCKMODE mode = ShareUpdateExclusiveLock; mode <= AccessExclusiveLock; mode++)
 		if (LockHeldByMe(&tag, mode))
 			return true;
 	return false;
@@ -392,6 +421,23 @@ guard_touched(List *protected)
 	return touched;
 }
 
+/*
+ * Check a table protect() has just protected, as the guard checks it after
+ * a command: protect() is no DDL command, so no event trigger runs for it.
+ */
+void
+anon_guard_check_protected(Oid relid)
+{
+	GuardTarget target;
+
+	if (!anon_protection_read(relid, &target.reg))
+		elog(ERROR, "table %u is not protected", relid);
+	target.funcoid = anon_protect_function_oid();
+	target.args = anon_protection_args(&target.reg, &target.nargs);
+	target.root_name = get_rel_name(relid);
+	guard_check_table(relid, &target, true, true);
+}
+
 /* Check the state of every protected table that may have changed. */
 static void
 guard_check_all(List *protected, Oid funcoid)
@@ -412,10 +458,11 @@ guard_check_all(List *protected, Oid funcoid)
 		if (guard_fires_on_origin(lfirst_oid(lc)))
 			guard_fire_always(lfirst_oid(lc));
 		guard_check_table(lfirst_oid(lc), &target, true, true);
+		anon_protection_grant_owner(lfirst_oid(lc));
 	}
 }
 
-/* Whether a table (or the first row of a partition tree) holds any tuple. */
+/* Whether a table, or any partition of it, holds any tuple, even a dead one. */
 static bool
 guard_holds_rows(Oid relid)
 {
@@ -482,17 +529,14 @@ guard_check_alter_table(CollectedCommand *cmd)
 					guard_refuse("cannot change the type of column \"%s\" of protected table \"%s\"",
 								 at->name, get_rel_name(relid));
 				break;
-			case AT_AttachPartition:
-				{
-					/* the subcommand carries no address: resolve it as it was */
-					PartitionCmd *part = (PartitionCmd *) at->def;
-					Oid			partid = RangeVarGetRelid(part->name, NoLock, false);
-
-					if (guard_holds_rows(partid))
-						guard_refuse("cannot attach table \"%s\" to protected table \"%s\": it holds rows",
-									 get_rel_name(partid), get_rel_name(relid));
-					break;
-				}
+			case AT_AddColumn:
+			case AT_AddColumnRecurse:
+				/* a column of that name was dropped in this very command */
+				if (IsA(at->def, ColumnDef) &&
+					guard_names_column(relid, ((ColumnDef *) at->def)->colname))
+					guard_refuse("cannot add column \"%s\" to protected table \"%s\"",
+								 ((ColumnDef *) at->def)->colname, get_rel_name(relid));
+				break;
 			case AT_DetachPartition:
 			case AT_DetachPartitionFinalize:
 				guard_refuse("cannot detach a partition of protected table \"%s\"",
@@ -584,6 +628,50 @@ guard_check_dropped(void)
 	SPI_finish();
 }
 
+/*
+ * ddl_command_start of ALTER TABLE: refuse attaching a table that holds rows
+ * to a protected table, and detaching a partition (DETACH CONCURRENTLY
+ * commits its first step before ddl_command_end).  The attached table is
+ * resolved here, before the command runs any code of the table's (a
+ * partition key's function may change search_path), as the command does.
+ */
+static void
+guard_check_alter_start(AlterTableStmt *stmt)
+{
+	Oid			relid;
+	AnonProtection reg;
+	ListCell   *lc;
+
+	if (stmt->objtype != OBJECT_TABLE || stmt->relation == NULL)
+		return;
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid) ||
+		!anon_protection_read(anon_protection_root(relid), &reg))
+		return;
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *at = lfirst(lc);
+
+		if (at->subtype == AT_DetachPartition ||
+			at->subtype == AT_DetachPartitionFinalize)
+			guard_refuse("cannot detach a partition of protected table \"%s\"",
+						 get_rel_name(relid));
+		if (at->subtype == AT_AttachPartition)
+		{
+			Oid			partid = RangeVarGetRelid(((PartitionCmd *) at->def)->name,
+												  AccessExclusiveLock, true);
+
+			if (OidIsValid(partid) && guard_holds_rows(partid))
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("cannot attach table \"%s\" to protected table \"%s\": it holds rows",
+								get_rel_name(partid), get_rel_name(relid)),
+						 errdetail("Its rows did not pass through the anonymize trigger; even deleted rows stay in its files until VACUUM."),
+						 errhint("Insert its rows through the protected table instead.")));
+		}
+	}
+}
+
 /* ddl_command_start: refuse dropping the extension or its schema. */
 static void
 guard_check_drop_extension(DropStmt *stmt)
@@ -641,6 +729,8 @@ anon_guard(PG_FUNCTION_ARGS)
 	{
 		if (IsA(trigdata->parsetree, DropStmt))
 			guard_check_drop_extension((DropStmt *) trigdata->parsetree);
+		else if (IsA(trigdata->parsetree, AlterTableStmt))
+			guard_check_alter_start((AlterTableStmt *) trigdata->parsetree);
 		PG_RETURN_VOID();
 	}
 

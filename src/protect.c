@@ -25,6 +25,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "catalog/dependency.h"
 #include "catalog/heap.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_trigger.h"
@@ -58,6 +59,7 @@
 #include "utils/guc.h"
 
 #include "anonymize.h"
+#include "guard.h"
 #include "registry.h"
 #include "rules.h"
 
@@ -661,84 +663,6 @@ protect_check_tenant_type(Oid typid, const char *column)
 	}
 }
 
-/*
- * Error context of a WHEN condition: report error positions in the
- * condition's own text (arg), as for the body of a function.
- */
-static void
-protect_condition_errcontext(void *arg)
-{
-	int			pos = geterrposition();
-
-	if (pos > 0)
-	{
-		errposition(0);
-		internalerrposition(pos);
-		internalerrquery((const char *) arg);
-	}
-}
-
-/*
- * Parse a WHEN condition as one raw expression.  It is parsed on its own and
- * placed in the trigger's node, so nothing in it can end the condition.
- */
-static Node *
-protect_parse_condition(const char *cond)
-{
-	ErrorContextCallback errcallback;
-	List	   *parsed;
-	SelectStmt *select;
-
-	errcallback.callback = protect_condition_errcontext;
-	errcallback.arg = (void *) cond;
-	errcallback.previous = error_context_stack;
-	error_context_stack = &errcallback;
-	parsed = raw_parser(cond, RAW_PARSE_PLPGSQL_EXPR);
-	error_context_stack = errcallback.previous;
-
-	if (list_length(parsed) == 1)
-	{
-		select = (SelectStmt *) ((RawStmt *) linitial(parsed))->stmt;
-		if (IsA(select, SelectStmt) && list_length(select->targetList) == 1 &&
-			select->distinctClause == NIL && select->fromClause == NIL &&
-			select->whereClause == NULL && select->groupClause == NIL &&
-			select->havingClause == NULL && select->windowClause == NIL &&
-			select->sortClause == NIL && select->limitCount == NULL &&
-			select->limitOffset == NULL && select->lockingClause == NIL &&
-			select->intoClause == NULL &&
-			((ResTarget *) linitial(select->targetList))->name == NULL)
-			return ((ResTarget *) linitial(select->targetList))->val;
-	}
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("when_condition must be a single boolean expression")));
-	return NULL;
-}
-
-/* check_functions_in_node callback: a function that is not built in. */
-static bool
-protect_user_function(Oid funcid, void *context)
-{
-	return funcid >= FirstNormalObjectId;
-}
-
-/*
- * Whether a cooked WHEN condition depends on anything a role could replace
- * later: functions or operators that are not built in, or domains (whose
- * checks call functions).
- */
-static bool
-protect_condition_replaceable(Node *node, void *context)
-{
-	if (node == NULL)
-		return false;
-	if (check_functions_in_node(node, protect_user_function, NULL))
-		return true;
-	if (IsA(node, CoerceToDomain) || IsA(node, SubLink))
-		return true;
-	return expression_tree_walker(node, protect_condition_replaceable, context);
-}
-
 /* Read and check protect()'s rules. */
 static void
 protect_read_rules(FunctionCallInfo fcinfo, Relation rel, ProtectOptions *opt)
@@ -826,7 +750,7 @@ protect_read_options(FunctionCallInfo fcinfo, Relation rel, ProtectOptions *opt)
 	if (!PG_ARGISNULL(6))
 	{
 		opt->when_condition = text_to_cstring(PG_GETARG_TEXT_PP(6));
-		(void) protect_parse_condition(opt->when_condition);
+		(void) anon_condition_parse(opt->when_condition);
 	}
 }
 
@@ -1139,38 +1063,13 @@ protect_register(Oid relid, ProtectOptions *opt)
 	PG_END_TRY();
 }
 
-/* The cooked WHEN clause of a trigger, or NULL. */
-static Node *
-protect_trigger_qual(Oid tgoid)
-{
-	Relation	rel = table_open(TriggerRelationId, AccessShareLock);
-	ScanKeyData skey;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	Node	   *qual = NULL;
-
-	ScanKeyInit(&skey, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(tgoid));
-	scan = systable_beginscan(rel, TriggerOidIndexId, true, NULL, 1, &skey);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
-	{
-		bool		isnull;
-		Datum		d = heap_getattr(tup, Anum_pg_trigger_tgqual,
-									 RelationGetDescr(rel), &isnull);
-
-		if (!isnull)
-			qual = stringToNode(TextDatumGetCString(d));
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return qual;
-}
-
 /*
  * Install (or, when the table was protected, replace) the trigger, enabled
- * ALWAYS, built as a node.  It is created as the extension's owner, because
- * PUBLIC has no EXECUTE on the trigger function; the caller owns the table.
+ * ALWAYS, built as a node.  It is created as the caller, who owns the table
+ * and was just granted EXECUTE on the trigger function: no code of the
+ * caller's (a domain check in a literal of the condition, say) may ever run
+ * with the extension owner's rights.  The condition is cooked and checked
+ * before the trigger is made.
  */
 static void
 protect_install_trigger(Relation rel, ProtectOptions *opt, bool replace)
@@ -1180,15 +1079,19 @@ protect_install_trigger(Relation rel, ProtectOptions *opt, bool replace)
 	char	  **args;
 	int			nargs;
 	Oid			funcoid = anon_protect_function_oid();
+	Node	   *qual = NULL;
+	List	   *rtable = NIL;
 	ObjectAddress address;
-	ErrorContextCallback errcallback;
-	Oid			save_userid;
-	int			save_sec;
 
 	if (!OidIsValid(funcoid))
 		elog(ERROR, "function anonymize.protect_trigger() does not exist");
 	protect_registry_row(opt, &reg);
 	args = anon_protection_args(&reg, &nargs);
+	if (opt->when_condition)
+	{
+		qual = anon_condition_cook(rel, opt->when_condition, &rtable);
+		anon_condition_check(qual);
+	}
 
 	stmt->replace = replace;
 	stmt->isconstraint = false;
@@ -1202,86 +1105,15 @@ protect_install_trigger(Relation rel, ProtectOptions *opt, bool replace)
 	stmt->row = true;
 	stmt->timing = TRIGGER_TYPE_BEFORE;
 	stmt->events = TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE;
-	stmt->whenClause = opt->when_condition ?
-		protect_parse_condition(opt->when_condition) : NULL;
+	stmt->whenClause = NULL;	/* given cooked, below */
 
-	errcallback.callback = protect_condition_errcontext;
-	errcallback.arg = (void *) opt->when_condition;
-	errcallback.previous = error_context_stack;
-	error_context_stack = &errcallback;
-	anon_become_owner("protection", &save_userid, &save_sec);
-	PG_TRY();
-	{
-		address = CreateTriggerFiringOn(stmt, opt->when_condition ? opt->when_condition : "",
-										RelationGetRelid(rel), InvalidOid, InvalidOid,
-										InvalidOid, funcoid, InvalidOid, NULL,
-										false, false, TRIGGER_FIRES_ALWAYS);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
-	error_context_stack = errcallback.previous;
-	CommandCounterIncrement();
-
-	if (opt->when_condition &&
-		protect_condition_replaceable(protect_trigger_qual(address.objectId), NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("when_condition may use only built-in functions, operators and types"),
-				 errdetail("A function, operator or domain that can be replaced later could switch the protection off.")));
-}
-
-/*
- * Let the table's owner use the trigger function, which PUBLIC may not:
- * creating or attaching a partition copies the trigger as whoever runs the
- * command (the owner), and that needs EXECUTE.  It is harmless, as the
- * trigger refuses to run on a table that is not registered with its rules.
- */
-static void
-protect_grant_trigger_function(Relation rel)
-{
-	Oid			owner = rel->rd_rel->relowner;
-	Oid			funcoid = anon_protect_function_oid();
-	GrantStmt  *grant;
-	ObjectWithArgs *func;
-	AccessPriv *priv;
-	RoleSpec   *grantee;
-	Oid			save_userid;
-	int			save_sec;
-
-	if (pg_proc_aclcheck(funcoid, owner, ACL_EXECUTE) == ACLCHECK_OK)
-		return;
-	func = makeNode(ObjectWithArgs);
-	func->objname = list_make2(makeString(get_namespace_name(anon_schema_oid())),
-							   makeString("protect_trigger"));
-	func->objargs = NIL;
-	priv = makeNode(AccessPriv);
-	priv->priv_name = "execute";
-	grantee = makeNode(RoleSpec);
-	grantee->roletype = ROLESPEC_CSTRING;
-	grantee->rolename = GetUserNameFromId(owner, false);
-	grantee->location = -1;
-	grant = makeNode(GrantStmt);
-	grant->is_grant = true;
-	grant->targtype = ACL_TARGET_OBJECT;
-	grant->objtype = OBJECT_FUNCTION;
-	grant->objects = list_make1(func);
-	grant->privileges = list_make1(priv);
-	grant->grantees = list_make1(grantee);
-	grant->behavior = DROP_RESTRICT;
-
-	anon_become_owner("protection", &save_userid, &save_sec);
-	PG_TRY();
-	{
-		ExecuteGrantStmt(grant);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
+	address = CreateTriggerFiringOn(stmt, opt->when_condition ? opt->when_condition : "",
+									RelationGetRelid(rel), InvalidOid, InvalidOid,
+									InvalidOid, funcoid, InvalidOid, qual,
+									false, false, TRIGGER_FIRES_ALWAYS);
+	/* a cooked condition comes without the dependencies on its columns */
+	if (qual)
+		recordDependencyOnExpr(&address, qual, rtable, DEPENDENCY_NORMAL);
 	CommandCounterIncrement();
 }
 
@@ -1318,6 +1150,11 @@ protect_open(Oid relid)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("temporary table \"%s\" cannot be protected", relname)));
+	if (has_superclass(relid) || OidIsValid(rel->rd_rel->reloftype))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("table \"%s\" is an inheritance child or a typed table", relname),
+				 errdetail("A change of its parent or of its type would reach its rows without the trigger.")));
 	if (rel->rd_rel->relkind == RELKIND_RELATION &&
 		find_inheritance_children(relid, NoLock) != NIL)
 		ereport(ERROR,
@@ -1351,7 +1188,7 @@ anon_protect(PG_FUNCTION_ARGS)
 	rel = protect_open(PG_GETARG_OID(0));
 	protect_read_options(fcinfo, rel, &opt);
 	existed = protect_merge_existing(rel, &opt, &nold);
-	protect_grant_trigger_function(rel);
+	anon_protection_grant_owner(RelationGetRelid(rel));
 	if (existed && nold == opt.nrules)
 	{
 		table_close(rel, NoLock);
@@ -1369,6 +1206,8 @@ anon_protect(PG_FUNCTION_ARGS)
 	protect_register(RelationGetRelid(rel), &opt);
 	CommandCounterIncrement();
 	protect_install_trigger(rel, &opt, existed);
+	/* protect() is no DDL command: check what the guard would check */
+	anon_guard_check_protected(RelationGetRelid(rel));
 	if (backfill)
 		protect_backfill(rel, &opt, nold);
 	SPI_finish();

@@ -22,6 +22,11 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "catalog/partition.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_proc.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/syscache.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
@@ -30,6 +35,16 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/parse_clause.h"
+#include "parser/parse_collate.h"
+#include "parser/parse_node.h"
+#include "parser/parse_relation.h"
+#include "parser/parser.h"
 
 #include "anonymize.h"
 #include "registry.h"
@@ -200,4 +215,189 @@ anon_protection_root(Oid relid)
 		return relid;
 	ancestors = get_partition_ancestors(relid);
 	return ancestors == NIL ? relid : llast_oid(ancestors);
+}
+
+/*
+ * Error context of a WHEN condition: report error positions in the
+ * condition's own text (arg), as for the body of a function.
+ */
+static void
+registry_condition_errcontext(void *arg)
+{
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery((const char *) arg);
+	}
+}
+
+/* Parse a WHEN condition as one raw expression; see registry.h. */
+Node *
+anon_condition_parse(const char *cond)
+{
+	ErrorContextCallback errcallback;
+	List	   *parsed;
+	SelectStmt *select;
+
+	errcallback.callback = registry_condition_errcontext;
+	errcallback.arg = (void *) cond;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+	parsed = raw_parser(cond, RAW_PARSE_PLPGSQL_EXPR);
+	error_context_stack = errcallback.previous;
+
+	if (list_length(parsed) == 1)
+	{
+		select = (SelectStmt *) ((RawStmt *) linitial(parsed))->stmt;
+		if (IsA(select, SelectStmt) && list_length(select->targetList) == 1 &&
+			select->distinctClause == NIL && select->fromClause == NIL &&
+			select->whereClause == NULL && select->groupClause == NIL &&
+			select->havingClause == NULL && select->windowClause == NIL &&
+			select->sortClause == NIL && select->limitCount == NULL &&
+			select->limitOffset == NULL && select->lockingClause == NIL &&
+			select->intoClause == NULL &&
+			((ResTarget *) linitial(select->targetList))->name == NULL)
+			return ((ResTarget *) linitial(select->targetList))->val;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("when_condition must be a single boolean expression")));
+	return NULL;
+}
+
+/*
+ * Cook a WHEN condition against a table as CREATE TRIGGER does: OLD is range
+ * table entry 1 and NEW entry 2; see registry.h.
+ */
+Node *
+anon_condition_cook(Relation rel, const char *cond, List **rtable)
+{
+	ErrorContextCallback errcallback;
+	ParseState *pstate = make_parsestate(NULL);
+	ParseNamespaceItem *nsitem;
+	Node	   *raw = anon_condition_parse(cond);
+	Node	   *qual;
+
+	pstate->p_sourcetext = cond;
+	nsitem = addRangeTableEntryForRelation(pstate, rel, AccessShareLock,
+										   makeAlias("old", NIL), false, false);
+	addNSItemToQuery(pstate, nsitem, false, true, true);
+	nsitem = addRangeTableEntryForRelation(pstate, rel, AccessShareLock,
+										   makeAlias("new", NIL), false, false);
+	addNSItemToQuery(pstate, nsitem, false, true, true);
+
+	errcallback.callback = registry_condition_errcontext;
+	errcallback.arg = (void *) cond;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+	qual = transformWhereClause(pstate, raw, EXPR_KIND_TRIGGER_WHEN, "WHEN");
+	assign_expr_collations(pstate, qual);
+	error_context_stack = errcallback.previous;
+
+	if (rtable)
+		*rtable = pstate->p_rtable;
+	free_parsestate(pstate);
+	return qual;
+}
+
+/* check_functions_in_node callback: a function that could change. */
+static bool
+registry_changeable_function(Oid funcid, void *context)
+{
+	return funcid >= FirstNormalObjectId ||
+		func_volatile(funcid) != PROVOLATILE_IMMUTABLE;
+}
+
+/* Walker of anon_condition_check: whether anything in it could change. */
+static bool
+registry_changeable(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (check_functions_in_node(node, registry_changeable_function, NULL))
+		return true;
+	if (IsA(node, RowCompareExpr))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((RowCompareExpr *) node)->opnos)
+			if (registry_changeable_function(get_opcode(lfirst_oid(lc)), NULL))
+				return true;
+	}
+	if (IsA(node, CoerceToDomain) || IsA(node, SubLink) ||
+		IsA(node, SQLValueFunction) || IsA(node, NextValueExpr) ||
+		IsA(node, Param))
+		return true;
+	return expression_tree_walker(node, registry_changeable, context);
+}
+
+/* Refuse a cooked condition that could change later; see registry.h. */
+void
+anon_condition_check(Node *qual)
+{
+	if (contain_mutable_functions(qual) || registry_changeable(qual, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("when_condition may use only built-in immutable functions, operators and types"),
+				 errdetail("A condition that reads settings or other tables, or that calls something that can be replaced later, could switch the protection off.")));
+}
+
+/*
+ * Let a protected table's owner use the trigger function, which PUBLIC may
+ * not (see registry.h):
+ * creating or attaching a partition copies the trigger as whoever runs the
+ * command (the owner), and that needs EXECUTE.
+ */
+void
+anon_protection_grant_owner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+	Oid			funcoid = anon_protect_function_oid();
+	GrantStmt  *grant;
+	ObjectWithArgs *func;
+	AccessPriv *priv;
+	RoleSpec   *grantee;
+	Oid			save_userid;
+	int			save_sec;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	if (pg_proc_aclcheck(funcoid, owner, ACL_EXECUTE) == ACLCHECK_OK)
+		return;
+	func = makeNode(ObjectWithArgs);
+	func->objname = list_make2(makeString(get_namespace_name(anon_schema_oid())),
+							   makeString("protect_trigger"));
+	func->objargs = NIL;
+	priv = makeNode(AccessPriv);
+	priv->priv_name = "execute";
+	grantee = makeNode(RoleSpec);
+	grantee->roletype = ROLESPEC_CSTRING;
+	grantee->rolename = GetUserNameFromId(owner, false);
+	grantee->location = -1;
+	grant = makeNode(GrantStmt);
+	grant->is_grant = true;
+	grant->targtype = ACL_TARGET_OBJECT;
+	grant->objtype = OBJECT_FUNCTION;
+	grant->objects = list_make1(func);
+	grant->privileges = list_make1(priv);
+	grant->grantees = list_make1(grantee);
+	grant->behavior = DROP_RESTRICT;
+
+	anon_become_owner("protection", &save_userid, &save_sec);
+	PG_TRY();
+	{
+		ExecuteGrantStmt(grant);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	CommandCounterIncrement();
 }

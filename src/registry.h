@@ -15,6 +15,7 @@
 #define ANONYMIZE_REGISTRY_H
 
 #include "nodes/pg_list.h"
+#include "utils/relcache.h"
 
 /* One row of anonymize.protection */
 typedef struct AnonProtection
@@ -44,5 +45,25 @@ extern bool anon_protection_args_match(const AnonProtection *p, int tgnargs,
 
 /* The table whose registry row covers a relation: its partition root. */
 extern Oid	anon_protection_root(Oid relid);
+
+/*
+ * Grant the owner of a protected table EXECUTE on the trigger function, as
+ * the extension's owner, if it lacks it: creating or attaching a partition
+ * copies the trigger as the owner.  It gives nothing else: the trigger
+ * refuses to run on a table that is not registered with its rules.
+ */
+extern void anon_protection_grant_owner(Oid relid);
+
+/* Parse a WHEN condition as one raw expression (error 22023 otherwise). */
+extern Node *anon_condition_parse(const char *cond);
+
+/* Cook a WHEN condition against a table; *rtable gets OLD and NEW. */
+extern Node *anon_condition_cook(Relation rel, const char *cond, List **rtable);
+
+/*
+ * Refuse (0A000) a cooked condition that could change meaning later: one
+ * that is not immutable, or calls a function that is not built in.
+ */
+extern void anon_condition_check(Node *qual);
 
 #endif							/* ANONYMIZE_REGISTRY_H */
