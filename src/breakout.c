@@ -14,10 +14,15 @@
  * Contracts:
  *	- the final function never modifies the state (it may run more than once,
  *	  for instance as a window aggregate);
- *	- serialized states carry keys in their text form, written and read under
- *	  fixed settings (ISO dates, exact floats), so they depend neither on
- *	  client_encoding, on the session's output settings nor on the type OIDs
- *	  of the sending server's enums.
+ *	- serialized states carry keys in their text form (integers, text and
+ *	  uuid as their bytes), written and read under fixed settings (ISO dates,
+ *	  exact floats), so they depend neither on client_encoding nor on the
+ *	  session's output settings.  They do carry OIDs (of the key and subject
+ *	  types, the collation and the sensitivity's enum value): a state is only
+ *	  ever read by the server that wrote it (leader and parallel workers), not
+ *	  by another node;
+ *	- under the threshold in total the result is empty; a mean and a sum are
+ *	  shown only where at least k rows (people) have a metric.
  *
  *-------------------------------------------------------------------------
  */
@@ -109,7 +114,7 @@ breakout_state_create(MemoryContext mcxt, Oid keytype, Oid collation,
 	anon_key_type_init(&state->key, keytype, collation, mcxt, "key");
 	state->by_subject = OidIsValid(subjecttype);
 	if (state->by_subject)
-		anon_key_type_init(&state->subject, subjecttype, InvalidOid, mcxt,
+		anon_key_type_init(&state->subject, subjecttype, collation, mcxt,
 						   "subject");
 	state->groups = bgroup_create(mcxt, 64, &state->key);
 	return state;
@@ -512,8 +517,9 @@ breakout_sorted_items(BreakoutState *state, BreakoutItem **itemsp)
 }
 
 /*
- * One anonymize.breakout_group value.  n < 0 means n is withheld; the metric
- * is shown only when show_metric is set and some row had one.
+ * One anonymize.breakout_group value.  members NULL withholds the members,
+ * n < 0 withholds n; the metric is shown only when show_metric is set and
+ * some row had one.
  */
 static Datum
 breakout_make_row(TupleDesc tupdesc, char *label, char **members,
@@ -525,7 +531,8 @@ breakout_make_row(TupleDesc tupdesc, char *label, char **members,
 
 	nulls[0] = label == NULL;
 	values[0] = label ? CStringGetTextDatum(label) : (Datum) 0;
-	values[1] = anon_text_array(members, nmembers);
+	nulls[1] = members == NULL;
+	values[1] = members ? anon_text_array(members, nmembers) : (Datum) 0;
 	nulls[2] = n < 0;
 	values[2] = Int64GetDatum(n);
 	nulls[3] = nulls[4] = !show_metric || metric_rows == 0;
@@ -557,11 +564,94 @@ breakout_bucket_subjects(void *arg, int ngroups, const AnonStatus *status)
 	int64		count;
 
 	for (int i = 0; i < ngroups; i++)
-		if (status == NULL || status[i] == ANON_GROUPED)
+		if (status == NULL || status[i] != ANON_SHOWN)
 			anon_subjects_merge(all, u->items[i].group->subjects);
 	count = anon_subjects_count(all, u->basic);
 	MemoryContextDelete(cxt);
 	return count;
+}
+
+/*
+ * The count of each group towards the threshold, and the count of the whole
+ * breakout (only whether it reaches the threshold matters with subjects).
+ */
+static int64
+breakout_counts(BreakoutState *state, BreakoutUnion *u, int n, int64 *counts)
+{
+	int64		total = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		BreakoutGroup *g = u->items[i].group;
+
+		if (state->by_subject)
+			counts[i] = anon_subjects_count(g->subjects, u->basic);
+		else
+			counts[i] = u->basic ? g->metric_rows : g->rows;
+	}
+	if (!state->by_subject)
+		return u->basic ? state->metric_rows : state->rows;
+
+	/*
+	 * A group that reaches the threshold on its own settles it without the
+	 * union of every group.
+	 */
+	for (int i = 0; i < n; i++)
+		total = Max(total, counts[i]);
+	if (total < state->threshold)
+		total = breakout_bucket_subjects(u, n, NULL);
+	return total;
+}
+
+/* Rows (people, with subjects) with a metric in a group. */
+static int64
+breakout_metric_count(BreakoutState *state, BreakoutGroup *g)
+{
+	if (state->by_subject)
+		return anon_subjects_count(g->subjects, true);
+	return g->metric_rows;
+}
+
+/*
+ * The "Grouped for anonymity" row of the groups whose status is ANON_GROUPED:
+ * its count, and its metric when at least threshold rows (people) have one.
+ */
+static Datum
+breakout_bucket_row(BreakoutState *state, BreakoutUnion *u, int n,
+					const int64 *counts, const AnonStatus *status,
+					TupleDesc tupdesc)
+{
+	char	  **members = palloc(sizeof(char *) * Max(n, 1));
+	int			nmembers = 0;
+	BreakoutGroup bucket = {0};
+	int64		with_metric;
+
+	for (int i = 0; i < n; i++)
+	{
+		BreakoutGroup *g = u->items[i].group;
+
+		if (status[i] != ANON_GROUPED)
+			continue;
+		members[nmembers++] = u->items[i].label;
+		bucket.rows += counts[i];
+		bucket.metric_rows += g->metric_rows;
+		bucket.sum += g->sum;
+		anon_check_sum(bucket.sum);
+	}
+	with_metric = bucket.metric_rows;
+	if (state->by_subject)
+	{
+		/* people in two merged groups count once */
+		BreakoutUnion people = {u->state, u->items, true};
+
+		bucket.rows = breakout_bucket_subjects(u, n, status);
+		with_metric = breakout_bucket_subjects(&people, n, status);
+	}
+	return breakout_make_row(tupdesc, GROUPED_LABEL,
+							 anon_show_grouped_members ? members : NULL,
+							 nmembers, bucket.rows, bucket.metric_rows,
+							 bucket.sum, with_metric >= state->threshold,
+							 "grouped");
 }
 
 /* Apply the threshold rule to a state and build the breakout_group array. */
@@ -575,82 +665,42 @@ breakout_build_result(BreakoutState *state, Oid rowtype)
 	int64	   *counts = palloc(sizeof(int64) * Max(n, 1));
 	AnonStatus *status = palloc(sizeof(AnonStatus) * Max(n, 1));
 	Datum	   *rows = palloc(sizeof(Datum) * (n + 1));
-	char	  **members = palloc(sizeof(char *) * Max(n, 1));
 	BreakoutUnion u = {state, items, basic};
 	int64		total;
 	int			nrows = 0;
-	int			nmembers = 0;
-	BreakoutGroup bucket = {0};
-	bool		visible;
+	bool		grouped = false;
 	int16		typlen;
 	bool		typbyval;
 	char		typalign;
 
+	total = breakout_counts(state, &u, n, counts);
+	/* under the threshold in total, nothing is shown: no label either */
+	if (!anon_apply_threshold(n, counts, total, state->threshold,
+							  basic ? ANON_SOMEWHAT_SENSITIVE : state->sensitivity,
+							  state->by_subject ? breakout_bucket_subjects : NULL,
+							  &u, status))
+		return construct_empty_array(rowtype);
+
 	for (int i = 0; i < n; i++)
 	{
 		BreakoutGroup *g = items[i].group;
 
-		if (state->by_subject)
-			counts[i] = anon_subjects_count(g->subjects, basic);
+		if (status[i] == ANON_SHOWN)
+			rows[nrows++] = breakout_make_row(tupdesc, items[i].label,
+											  &items[i].label, 1,
+											  counts[i], g->metric_rows, g->sum,
+											  breakout_metric_count(state, g) >= state->threshold,
+											  "shown");
+		else if (status[i] == ANON_HIDDEN)
+			rows[nrows++] = breakout_make_row(tupdesc, items[i].label,
+											  &items[i].label, 1,
+											  basic ? counts[i] : -1,
+											  0, 0.0, false, "hidden");
 		else
-			counts[i] = basic ? g->metric_rows : g->rows;
+			grouped = true;
 	}
-	if (state->by_subject)
-	{
-		/*
-		 * Only whether the distinct subjects overall reach the threshold
-		 * matters: a group that reaches it on its own settles that without
-		 * the union of every group.
-		 */
-		total = 0;
-		for (int i = 0; i < n; i++)
-			total = Max(total, counts[i]);
-		if (total < state->threshold)
-			total = breakout_bucket_subjects(&u, n, NULL);
-	}
-	else
-		total = basic ? state->metric_rows : state->rows;
-	visible = anon_apply_threshold(n, counts, total, state->threshold,
-								   basic ? ANON_SOMEWHAT_SENSITIVE : state->sensitivity,
-								   state->by_subject ? breakout_bucket_subjects : NULL,
-								   &u, status);
-
-	for (int i = 0; i < n; i++)
-	{
-		BreakoutGroup *g = items[i].group;
-
-		switch (status[i])
-		{
-			case ANON_SHOWN:
-				rows[nrows++] = breakout_make_row(tupdesc, items[i].label,
-												  &items[i].label, 1,
-												  counts[i], g->metric_rows,
-												  g->sum, true, "shown");
-				break;
-			case ANON_HIDDEN:
-				rows[nrows++] = breakout_make_row(tupdesc, items[i].label,
-												  &items[i].label, 1,
-												  (basic && visible) ? counts[i] : -1,
-												  0, 0.0, false, "hidden");
-				break;
-			case ANON_GROUPED:
-				members[nmembers++] = items[i].label;
-				bucket.rows += counts[i];
-				bucket.metric_rows += g->metric_rows;
-				bucket.sum += g->sum;
-				break;
-		}
-	}
-	if (nmembers > 0)
-	{
-		/* people in two merged groups count once */
-		if (state->by_subject)
-			bucket.rows = breakout_bucket_subjects(&u, n, status);
-		rows[nrows++] = breakout_make_row(tupdesc, GROUPED_LABEL, members,
-										  nmembers, bucket.rows,
-										  bucket.metric_rows, bucket.sum,
-										  true, "grouped");
-	}
+	if (grouped)
+		rows[nrows++] = breakout_bucket_row(state, &u, n, counts, status, tupdesc);
 
 	get_typlenbyvalalign(rowtype, &typlen, &typbyval, &typalign);
 	return construct_array(rows, nrows, rowtype, typlen, typbyval, typalign);

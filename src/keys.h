@@ -23,6 +23,17 @@
 
 #define GROUPED_LABEL "Grouped for anonymity"
 
+/* Values of anonymize.two_field_rule */
+typedef enum AnonTwoFieldRule
+{
+	ANON_TWO_FIELD_PROTECTED,	/* cells safe against both one-field totals */
+	ANON_TWO_FIELD_PER_SLICE	/* each slice on its own (leaks, see README) */
+} AnonTwoFieldRule;
+
+/* Settings of the breakouts, defined in guc.c */
+extern int	anon_two_field_rule;
+extern bool anon_show_grouped_members;
+
 /*
  * How values are hashed and compared: through the type's functions, or, for
  * types whose equality is plain equality of their bytes, directly (a
