@@ -57,4 +57,12 @@ SELECT country, score, anonymize.anonymized_breakout(country, score, 1, 'not_sen
 	OVER (ORDER BY score, country ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 FROM basics_responses WHERE country IN ('FR', 'DE') ORDER BY score, country;
 
+-- A bucket names the groups it merged only when a superuser allows it.
+SHOW anonymize.show_grouped_members;
+SET anonymize.show_grouped_members = on;
+SELECT g.label, g.members, g.n FROM unnest((SELECT anonymize.anonymized_breakout(country, score)
+                        FROM basics_responses)) AS g;
+RESET anonymize.show_grouped_members;
+
 DROP TABLE basics_responses, basics_nulls;
+

@@ -1,6 +1,8 @@
 -- Parallel aggregation of the two-field and people-counted breakouts and of
 -- anonymized_comments: partial states travel between processes in text form
 -- and the parallel answer is the serial one.
+-- the checks read which groups each bucket merged (off by default)
+SET anonymize.show_grouped_members = on;
 CREATE TABLE pforms_events (country text, risk int, user_id bigint, score float8, comment text);
 INSERT INTO pforms_events
 SELECT CASE WHEN i % 101 = 0 THEN NULL ELSE 'c' || (hashint4(i) & 2147483647) % 40 END,

@@ -37,6 +37,12 @@ DECLARE
 	total bigint;
 BEGIN
 	SELECT anonymize.anonymized_breakout(r.k, r.metric, thr, sens), count(*) INTO result, total FROM random_rows AS r;
+	IF total < thr THEN
+		INSERT INTO random_violations
+		SELECT 'rows', 'under k in total nothing is shown', g.label
+		FROM unnest(result) AS g;
+		RETURN;
+	END IF;
 	-- every key is listed exactly once, NULL included
 	INSERT INTO random_violations
 	SELECT 'rows', 'every key listed once', key
@@ -44,12 +50,6 @@ BEGIN
 	      FROM unnest(result) AS g, unnest(g.members) AS m GROUP BY 1) AS l
 	FULL JOIN (SELECT DISTINCT coalesce(r.k, '<NULL>') AS key FROM random_rows AS r) AS d USING (key)
 	WHERE c IS DISTINCT FROM 1;
-	IF total < thr THEN
-		INSERT INTO random_violations
-		SELECT 'rows', 'under k in total nothing is shown', g.label
-		FROM unnest(result) AS g WHERE g.status <> 'hidden' OR g.n IS NOT NULL;
-		RETURN;
-	END IF;
 	-- a shown group has its true count; unless not_sensitive, at least k
 	INSERT INTO random_violations
 	SELECT 'rows', 'shown groups are exact and not small', g.label
@@ -57,13 +57,20 @@ BEGIN
 	WHERE g.status = 'shown'
 	  AND (g.n <> (SELECT count(*) FROM random_rows AS r WHERE r.k IS NOT DISTINCT FROM g.label)
 	       OR (sens <> 'not_sensitive' AND g.n < thr));
-	-- hidden groups are small and somewhat sensitive; grouping only when very
+	-- hiding only when somewhat sensitive, grouping only when very
 	INSERT INTO random_violations
 	SELECT 'rows', 'statuses follow the sensitivity', g.status
 	FROM unnest(result) AS g
-	WHERE (g.status = 'hidden' AND (sens <> 'somewhat_sensitive' OR g.n IS NOT NULL
-	                                OR (SELECT count(*) FROM random_rows AS r WHERE r.k IS NOT DISTINCT FROM g.label) >= thr))
+	WHERE (g.status = 'hidden' AND (sens <> 'somewhat_sensitive' OR g.n IS NOT NULL))
 	   OR (g.status = 'grouped' AND sens <> 'very_sensitive');
+	-- hidden groups are none, or at least two that reach k together (unless
+	-- every group is hidden)
+	INSERT INTO random_violations
+	SELECT 'rows', 'hidden groups cover k rows of two groups', h.hidden::text
+	FROM (SELECT count(*) AS hidden, count(*) = cardinality(result) AS all_hidden,
+	             sum((SELECT count(*) FROM random_rows AS r WHERE r.k IS NOT DISTINCT FROM g.label)) AS rows
+	      FROM unnest(result) AS g WHERE g.status = 'hidden') AS h
+	WHERE h.hidden > 0 AND NOT h.all_hidden AND (h.hidden < 2 OR h.rows < thr);
 	-- the bucket reaches k, never holds a single group, counts its rows
 	INSERT INTO random_violations
 	SELECT 'rows', 'the bucket is safe', array_to_string(g.members, ',', 'NULL')
@@ -100,7 +107,7 @@ BEGIN
 	IF people < thr THEN
 		INSERT INTO random_violations
 		SELECT 'people', 'under k people in total nothing is shown', g.label
-		FROM unnest(result) AS g WHERE g.status <> 'hidden' OR g.n IS NOT NULL;
+		FROM unnest(result) AS g;
 		RETURN;
 	END IF;
 	INSERT INTO random_violations
@@ -134,14 +141,21 @@ DECLARE
 BEGIN
 	SELECT anonymize.anonymized_breakout(r.k, r.k2, r.metric, thr, s1, s2), count(*) INTO result, total
 	FROM random_rows AS r;
-	-- every pair of values with rows is in exactly one cell
+	IF total < thr THEN
+		INSERT INTO random_violations
+		SELECT 'two', 'under k in total nothing is shown', c.label1
+		FROM unnest(result) AS c;
+		RETURN;
+	END IF;
+	-- every pair of values with rows is in one cell at most (none in a slice
+	-- under k of a sensitive primary field)
 	INSERT INTO random_violations
-	SELECT 'two', 'every pair listed once', coalesce(p.k, 'NULL') || '/' || p.k2
+	SELECT 'two', 'every pair listed at most once', coalesce(p.k, 'NULL') || '/' || p.k2
 	FROM (SELECT DISTINCT r.k, r.k2 FROM random_rows AS r) AS p
 	WHERE (SELECT count(*) FROM unnest(result) AS c
 	       WHERE (p.k = ANY (c.members1) OR (p.k IS NULL AND array_position(c.members1, NULL) IS NOT NULL))
-	         AND p.k2::text = ANY (c.members2)) <> 1;
-	-- no row is counted twice, and hidden cells hold the rest
+	         AND p.k2::text = ANY (c.members2)) > 1;
+	-- no row is counted twice
 	INSERT INTO random_violations
 	SELECT 'two', 'counts add up', s::text
 	FROM (SELECT coalesce(sum(c.n) FILTER (WHERE c.status <> 'hidden'), 0)
@@ -150,20 +164,22 @@ BEGIN
 	                           AND (r.k = ANY (h.members1) OR (r.k IS NULL AND array_position(h.members1, NULL) IS NOT NULL))
 	                           AND r.k2::text = ANY (h.members2)), 0) AS s
 	      FROM unnest(result) AS c) AS x
-	WHERE s <> total;
-	IF total < thr THEN
-		INSERT INTO random_violations
-		SELECT 'two', 'under k in total nothing is shown', c.label1
-		FROM unnest(result) AS c WHERE c.status <> 'hidden';
-		RETURN;
-	END IF;
+	WHERE s > total;
 	-- a shown cell of a sensitive primary field has k rows; a grouped cell
 	-- merges at least two values and reaches k
 	INSERT INTO random_violations
 	SELECT 'two', 'shown and grouped cells are safe', c.status || ' ' || c.members1::text || ' ' || c.members2::text
 	FROM unnest(result) AS c
 	WHERE (c.status = 'shown' AND primary_sens <> 'not_sensitive' AND c.n < thr)
-	   OR (c.status = 'grouped' AND (c.n < thr OR cardinality(CASE WHEN s2 > s1 THEN c.members2 ELSE c.members1 END) < 2));
+	   OR (c.status = 'grouped' AND c.n < thr)
+	   -- a bucket merges several cells, unless its one cell is public anyway:
+	   -- it is all its slice holds, or all its primary value holds
+	   OR (c.status = 'grouped' AND cardinality(CASE WHEN s2 > s1 THEN c.members2 ELSE c.members1 END) < 2
+	       AND (SELECT count(*) FROM unnest(result) AS o
+	            WHERE CASE WHEN s2 > s1 THEN o.label1 = c.label1 ELSE o.label2 = c.label2 END) > 1
+	       AND c.n <> (SELECT count(*) FROM random_rows AS r
+	                   WHERE CASE WHEN s2 > s1 THEN r.k2::text = c.members2[1]
+	                              ELSE r.k IS NOT DISTINCT FROM c.members1[1] END));
 	-- a merged slice merges at least two slices
 	INSERT INTO random_violations
 	SELECT 'two', 'a merged slice merges several', c.members1::text || ' ' || c.members2::text

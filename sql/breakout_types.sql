@@ -1,5 +1,7 @@
 -- Keys of any type work without casts; labels are the keys' text forms and
 -- ties and members follow each type's own order.
+-- the checks read which groups each bucket merged (off by default)
+SET anonymize.show_grouped_members = on;
 SET datestyle = 'ISO, YMD';
 SET timezone = 'UTC';
 
