@@ -42,6 +42,10 @@ anon_key_type_init(AnonKeyType *kt, Oid type, Oid collation,
 			ereport(ERROR,
 					(errcode(ERRCODE_INDETERMINATE_DATATYPE),
 					 errmsg("could not determine the type of the breakout subject")));
+		if (strcmp(what, "author") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INDETERMINATE_DATATYPE),
+					 errmsg("could not determine the type of the comments' author")));
 		ereport(ERROR,
 				(errcode(ERRCODE_INDETERMINATE_DATATYPE),
 				 errmsg("could not determine the type of the breakout key")));
@@ -58,6 +62,14 @@ anon_key_type_init(AnonKeyType *kt, Oid type, Oid collation,
 					 errdetail("Type %s has no default hash operator class, so equal subjects cannot be recognized.",
 							   format_type_be(type)),
 					 errhint("Cast the subject to a type that has one, such as text.")));
+		if (strcmp(what, "author") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("cannot count authors of type %s",
+							format_type_be(type)),
+					 errdetail("Type %s has no default hash operator class, so equal authors cannot be recognized.",
+							   format_type_be(type)),
+					 errhint("Cast the author to a type that has one, such as text.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("cannot break out by a key of type %s",

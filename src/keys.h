@@ -65,7 +65,8 @@ typedef struct AnonKeyType
 
 /*
  * Fill kt for values of a type (error 42883 if the type has no default hash
- * operator class); what names the values in messages ("key", "subject").
+ * operator class); what names the values in messages ("key", "subject",
+ * "author").
  */
 extern void anon_key_type_init(AnonKeyType *kt, Oid type, Oid collation,
 							   MemoryContext mcxt, const char *what);
