@@ -612,19 +612,86 @@ breakout_metric_count(BreakoutState *state, BreakoutGroup *g)
 	return g->metric_rows;
 }
 
+/* Rows (people) with a metric in the groups whose status is ANON_GROUPED. */
+static int64
+breakout_bucket_metric_count(BreakoutState *state, BreakoutUnion *u, int n,
+							 const AnonStatus *status)
+{
+	int64		count = 0;
+
+	if (state->by_subject)
+	{
+		/* people in two merged groups count once */
+		BreakoutUnion people = {u->state, u->items, true};
+
+		return breakout_bucket_subjects(&people, n, status);
+	}
+	for (int i = 0; i < n; i++)
+		if (status[i] == ANON_GROUPED)
+			count += u->items[i].group->metric_rows;
+	return count;
+}
+
+/*
+ * Decide whose mean and sum are shown: show[i] for group i, *bucket_show for
+ * the bucket.  A sum is shown only where at least k rows (people) have a
+ * metric.  The sum of the whole is public too (a breakout by a constant
+ * key), so the withheld sums must together cover no metric at all, or at
+ * least k rows with one; otherwise the smallest shown sum is withheld too.
+ */
+static void
+breakout_protect_sums(BreakoutState *state, BreakoutUnion *u, int n,
+					  const AnonStatus *status, bool *show, bool *bucket_show)
+{
+	int64	   *mc = palloc(sizeof(int64) * Max(n, 1));
+	int64		k = state->threshold;
+	int64		bucket_mc = breakout_bucket_metric_count(state, u, n, status);
+	bool		grouped = false;
+	int64		total = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		mc[i] = breakout_metric_count(state, u->items[i].group);
+		show[i] = status[i] == ANON_SHOWN && mc[i] >= k;
+		grouped |= status[i] == ANON_GROUPED;
+		total += mc[i];
+	}
+	*bucket_show = grouped && bucket_mc >= k;
+	for (;;)
+	{
+		int64		withheld = grouped && !*bucket_show ? bucket_mc : 0;
+		int			next = -1;
+
+		for (int i = 0; i < n; i++)
+		{
+			if (status[i] != ANON_GROUPED && !show[i])
+				withheld += mc[i];
+			if (show[i] && (next < 0 || mc[i] < mc[next]))
+				next = i;
+		}
+		if (total < k || withheld == 0 || withheld >= k)
+			break;
+		if (next >= 0)
+			show[next] = false;
+		else if (*bucket_show)
+			*bucket_show = false;
+		else
+			break;
+	}
+}
+
 /*
  * The "Grouped for anonymity" row of the groups whose status is ANON_GROUPED:
- * its count, and its metric when at least threshold rows (people) have one.
+ * its count, and its metric if show_metric.
  */
 static Datum
 breakout_bucket_row(BreakoutState *state, BreakoutUnion *u, int n,
 					const int64 *counts, const AnonStatus *status,
-					TupleDesc tupdesc)
+					bool show_metric, TupleDesc tupdesc)
 {
 	char	  **members = palloc(sizeof(char *) * Max(n, 1));
 	int			nmembers = 0;
 	BreakoutGroup bucket = {0};
-	int64		with_metric;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -638,20 +705,13 @@ breakout_bucket_row(BreakoutState *state, BreakoutUnion *u, int n,
 		bucket.sum += g->sum;
 		anon_check_sum(bucket.sum);
 	}
-	with_metric = bucket.metric_rows;
+	/* people in two merged groups count once */
 	if (state->by_subject)
-	{
-		/* people in two merged groups count once */
-		BreakoutUnion people = {u->state, u->items, true};
-
 		bucket.rows = breakout_bucket_subjects(u, n, status);
-		with_metric = breakout_bucket_subjects(&people, n, status);
-	}
 	return breakout_make_row(tupdesc, GROUPED_LABEL,
 							 anon_show_grouped_members ? members : NULL,
 							 nmembers, bucket.rows, bucket.metric_rows,
-							 bucket.sum, with_metric >= state->threshold,
-							 "grouped");
+							 bucket.sum, show_metric, "grouped");
 }
 
 /* Apply the threshold rule to a state and build the breakout_group array. */
@@ -665,10 +725,12 @@ breakout_build_result(BreakoutState *state, Oid rowtype)
 	int64	   *counts = palloc(sizeof(int64) * Max(n, 1));
 	AnonStatus *status = palloc(sizeof(AnonStatus) * Max(n, 1));
 	Datum	   *rows = palloc(sizeof(Datum) * (n + 1));
+	bool	   *show = palloc(sizeof(bool) * Max(n, 1));
 	BreakoutUnion u = {state, items, basic};
 	int64		total;
 	int			nrows = 0;
 	bool		grouped = false;
+	bool		bucket_show;
 	int16		typlen;
 	bool		typbyval;
 	char		typalign;
@@ -680,6 +742,7 @@ breakout_build_result(BreakoutState *state, Oid rowtype)
 							  state->by_subject ? breakout_bucket_subjects : NULL,
 							  &u, status))
 		return construct_empty_array(rowtype);
+	breakout_protect_sums(state, &u, n, status, show, &bucket_show);
 
 	for (int i = 0; i < n; i++)
 	{
@@ -689,8 +752,7 @@ breakout_build_result(BreakoutState *state, Oid rowtype)
 			rows[nrows++] = breakout_make_row(tupdesc, items[i].label,
 											  &items[i].label, 1,
 											  counts[i], g->metric_rows, g->sum,
-											  breakout_metric_count(state, g) >= state->threshold,
-											  "shown");
+											  show[i], "shown");
 		else if (status[i] == ANON_HIDDEN)
 			rows[nrows++] = breakout_make_row(tupdesc, items[i].label,
 											  &items[i].label, 1,
@@ -700,7 +762,8 @@ breakout_build_result(BreakoutState *state, Oid rowtype)
 			grouped = true;
 	}
 	if (grouped)
-		rows[nrows++] = breakout_bucket_row(state, &u, n, counts, status, tupdesc);
+		rows[nrows++] = breakout_bucket_row(state, &u, n, counts, status,
+											bucket_show, tupdesc);
 
 	get_typlenbyvalalign(rowtype, &typlen, &typbyval, &typalign);
 	return construct_array(rows, nrows, rowtype, typlen, typbyval, typalign);
