@@ -58,7 +58,7 @@ typedef struct BreakoutGroup
 	char		status;			/* used by simplehash */
 	int64		rows;			/* rows in the group */
 	int64		metric_rows;	/* rows whose metric is not NULL */
-	float8		sum;			/* sum of the non-NULL metrics */
+	AnonSum		sum;			/* sum of the non-NULL metrics */
 	SubjectSet *subjects;		/* distinct subjects, if counted */
 } BreakoutGroup;
 
@@ -166,12 +166,11 @@ breakout_read_settings(BreakoutState *state, FunctionCallInfo fcinfo)
 /* Add counts to a group and refuse a sum that overflows. */
 static inline void
 breakout_group_add(BreakoutGroup *group, int64 rows, int64 metric_rows,
-				   float8 sum)
+				   AnonSum sum)
 {
 	group->rows += rows;
 	group->metric_rows += metric_rows;
-	group->sum += sum;
-	anon_check_sum(group->sum);
+	anon_sum_merge(&group->sum, sum);
 }
 
 /* Find or create the group of a key. */
@@ -191,7 +190,7 @@ breakout_find_group(BreakoutState *state, Datum key, bool isnull)
 			group->key = anon_key_copy(&state->key, state->mcxt, key);
 			group->rows = 0;
 			group->metric_rows = 0;
-			group->sum = 0.0;
+			group->sum.sum = group->sum.comp = 0.0;
 			group->subjects = NULL;
 		}
 	}
@@ -215,6 +214,7 @@ anon_breakout_trans(PG_FUNCTION_ARGS)
 	BreakoutGroup *group;
 	float8		metric = 0.0;
 	bool		has_metric = !PG_ARGISNULL(2);
+	AnonSum		add = {0.0, 0.0};
 
 	if (PG_ARGISNULL(0))
 		state = breakout_state_create(aggcxt,
@@ -232,7 +232,8 @@ anon_breakout_trans(PG_FUNCTION_ARGS)
 		metric = anon_metric(PG_GETARG_FLOAT8(2));
 
 	group = breakout_find_group(state, PG_GETARG_DATUM(1), PG_ARGISNULL(1));
-	breakout_group_add(group, 1, has_metric ? 1 : 0, metric);
+	add.sum = metric;
+	breakout_group_add(group, 1, has_metric ? 1 : 0, add);
 	if (state->by_subject && !PG_ARGISNULL(5))
 		anon_subjects_add(group->subjects, PG_GETARG_DATUM(5), has_metric);
 	state->rows++;
@@ -284,7 +285,7 @@ breakout_merge(BreakoutState *dst, BreakoutState *src)
 			d->key = anon_key_copy(&dst->key, dst->mcxt, g->key);
 			d->rows = 0;
 			d->metric_rows = 0;
-			d->sum = 0.0;
+			d->sum.sum = d->sum.comp = 0.0;
 			d->subjects = dst->by_subject ?
 				anon_subjects_create(&dst->subject, dst->mcxt) : NULL;
 		}
@@ -329,7 +330,8 @@ breakout_send_group(StringInfo buf, BreakoutState *state, BreakoutGroup *g,
 {
 	pq_sendint64(buf, g->rows);
 	pq_sendint64(buf, g->metric_rows);
-	pq_sendfloat8(buf, g->sum);
+	pq_sendfloat8(buf, g->sum.sum);
+	pq_sendfloat8(buf, g->sum.comp);
 	if (state->by_subject)
 	{
 		pq_sendbyte(buf, g->subjects != NULL);
@@ -390,7 +392,8 @@ breakout_recv_group(StringInfo buf, BreakoutState *state, BreakoutGroup *counts)
 
 	counts->rows = pq_getmsgint64(buf);
 	counts->metric_rows = pq_getmsgint64(buf);
-	counts->sum = pq_getmsgfloat8(buf);
+	counts->sum.sum = pq_getmsgfloat8(buf);
+	counts->sum.comp = pq_getmsgfloat8(buf);
 	if (state->by_subject && pq_getmsgbyte(buf))
 	{
 		subjects = anon_subjects_create(&state->subject, CurrentMemoryContext);
@@ -702,8 +705,7 @@ breakout_bucket_row(BreakoutState *state, BreakoutUnion *u, int n,
 		members[nmembers++] = u->items[i].label;
 		bucket.rows += counts[i];
 		bucket.metric_rows += g->metric_rows;
-		bucket.sum += g->sum;
-		anon_check_sum(bucket.sum);
+		anon_sum_merge(&bucket.sum, g->sum);
 	}
 	/* people in two merged groups count once */
 	if (state->by_subject)
@@ -711,7 +713,7 @@ breakout_bucket_row(BreakoutState *state, BreakoutUnion *u, int n,
 	return breakout_make_row(tupdesc, GROUPED_LABEL,
 							 anon_show_grouped_members ? members : NULL,
 							 nmembers, bucket.rows, bucket.metric_rows,
-							 bucket.sum, show_metric, "grouped");
+							 anon_sum_value(bucket.sum), show_metric, "grouped");
 }
 
 /* Apply the threshold rule to a state and build the breakout_group array. */
@@ -751,7 +753,7 @@ breakout_build_result(BreakoutState *state, Oid rowtype)
 		if (status[i] == ANON_SHOWN)
 			rows[nrows++] = breakout_make_row(tupdesc, items[i].label,
 											  &items[i].label, 1,
-											  counts[i], g->metric_rows, g->sum,
+											  counts[i], g->metric_rows, anon_sum_value(g->sum),
 											  show[i], "shown");
 		else if (status[i] == ANON_HIDDEN)
 			rows[nrows++] = breakout_make_row(tupdesc, items[i].label,

@@ -50,7 +50,7 @@ typedef struct Cell
 	char		status;			/* used by simplehash */
 	int64		rows;
 	int64		metric_rows;
-	float8		sum;
+	AnonSum		sum;
 } Cell;
 
 struct TwoState;
@@ -162,7 +162,7 @@ two_read_settings(TwoState *state, FunctionCallInfo fcinfo)
 /* Add counts to a cell, creating it if needed; refuse an overflowing sum. */
 static void
 two_add(TwoState *state, CellKey key, int64 rows, int64 metric_rows,
-		float8 sum)
+		AnonSum sum)
 {
 	bool		found;
 	Cell	   *cell = cells_insert(state->cells, key, &found);
@@ -175,12 +175,11 @@ two_add(TwoState *state, CellKey key, int64 rows, int64 metric_rows,
 			cell->key.k2 = anon_key_copy(&state->key2, state->mcxt, key.k2);
 		cell->rows = 0;
 		cell->metric_rows = 0;
-		cell->sum = 0.0;
+		cell->sum.sum = cell->sum.comp = 0.0;
 	}
 	cell->rows += rows;
 	cell->metric_rows += metric_rows;
-	cell->sum += sum;
-	anon_check_sum(cell->sum);
+	anon_sum_merge(&cell->sum, sum);
 	state->rows += rows;
 	state->metric_rows += metric_rows;
 }
@@ -215,7 +214,11 @@ anon_breakout2_trans(PG_FUNCTION_ARGS)
 	key.k1 = key.null1 ? (Datum) 0 : PG_GETARG_DATUM(1);
 	key.null2 = PG_ARGISNULL(2);
 	key.k2 = key.null2 ? (Datum) 0 : PG_GETARG_DATUM(2);
-	two_add(state, key, 1, has_metric ? 1 : 0, metric);
+	{
+		AnonSum		add = {metric, 0.0};
+
+		two_add(state, key, 1, has_metric ? 1 : 0, add);
+	}
 
 	PG_RETURN_POINTER(state);
 }
@@ -305,7 +308,8 @@ anon_breakout2_serialize(PG_FUNCTION_ARGS)
 	{
 		pq_sendint64(&buf, c->rows);
 		pq_sendint64(&buf, c->metric_rows);
-		pq_sendfloat8(&buf, c->sum);
+		pq_sendfloat8(&buf, c->sum.sum);
+		pq_sendfloat8(&buf, c->sum.comp);
 		pq_sendbyte(&buf, c->key.null1);
 		if (!c->key.null1)
 			anon_key_send(&buf, &state->key1, c->key.k1);
@@ -353,8 +357,11 @@ anon_breakout2_deserialize(PG_FUNCTION_ARGS)
 	{
 		int64		rows = pq_getmsgint64(&buf);
 		int64		metric_rows = pq_getmsgint64(&buf);
-		float8		sum = pq_getmsgfloat8(&buf);
+		AnonSum		sum;
 		CellKey		key = {0};
+
+		sum.sum = pq_getmsgfloat8(&buf);
+		sum.comp = pq_getmsgfloat8(&buf);
 
 		key.null1 = pq_getmsgbyte(&buf);
 		if (!key.null1)
@@ -490,7 +497,7 @@ typedef struct TwoGroup
 	int			col;			/* index of the column */
 	int64		count;			/* what counts towards the threshold */
 	int64		mrows;			/* rows with a metric */
-	float8		sum;
+	AnonSum		sum;
 	AnonStatus	status;
 	bool		derived;		/* count follows from published totals */
 } TwoGroup;
@@ -616,8 +623,7 @@ two_add_column(TwoTable *t, TwoView *view, int pf, const int *cells,
 		g = &t->groups[t->ngroups - 1];
 		g->count += basic ? c->metric_rows : c->rows;
 		g->mrows += c->metric_rows;
-		g->sum += c->sum;
-		anon_check_sum(g->sum);
+		anon_sum_merge(&g->sum, c->sum);
 		col->total += basic ? c->metric_rows : c->rows;
 	}
 	for (int g = 0; g < col->n; g++)
@@ -840,7 +846,7 @@ two_emit_column(TwoTable *t, TwoView *view, TwoOut *out, TwoColumn *col,
 	int			nmembers = 0;
 	int64		brows = 0;
 	int64		bmrows = 0;
-	float8		bsum = 0.0;
+	AnonSum		bsum = {0.0, 0.0};
 
 	if (col->unlabeled)
 		return;
@@ -851,7 +857,7 @@ two_emit_column(TwoTable *t, TwoView *view, TwoOut *out, TwoColumn *col,
 
 		if (g->status == ANON_SHOWN)
 			two_emit(out, plabel, &plabel, 1, col->slabel, smembers, col->nsm,
-					 g->count, g->mrows, g->sum, g->mrows >= t->threshold,
+					 g->count, g->mrows, anon_sum_value(g->sum), g->mrows >= t->threshold,
 					 "shown");
 		else if (g->status == ANON_HIDDEN)
 			two_emit(out, plabel, &plabel, 1, col->slabel, smembers, col->nsm,
@@ -861,15 +867,14 @@ two_emit_column(TwoTable *t, TwoView *view, TwoOut *out, TwoColumn *col,
 			members[nmembers++] = plabel;
 			brows += g->count;
 			bmrows += g->mrows;
-			bsum += g->sum;
-			anon_check_sum(bsum);
+			anon_sum_merge(&bsum, g->sum);
 		}
 	}
 	if (nmembers > 0)
 		two_emit(out, GROUPED_LABEL,
 				 anon_show_grouped_members ? members : NULL, nmembers,
 				 col->slabel, smembers, col->nsm,
-				 brows, bmrows, bsum, bmrows >= t->threshold, "grouped");
+				 brows, bmrows, anon_sum_value(bsum), bmrows >= t->threshold, "grouped");
 }
 
 /*
