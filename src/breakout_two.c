@@ -11,6 +11,10 @@
  * slice; somewhat: the cells of small slices are hidden); then, within each
  * slice, the primary field's one-field rule applies to the slice's cells.
  * Both steps use the same rule as the one-field aggregate (grouping.c).
+ * Last, unless anonymize.two_field_rule is per_slice, more cells are
+ * suppressed until no total that the one-field breakouts of either field
+ * publish can be reduced, by subtracting shown cells, to a single cell or to
+ * fewer than k rows (two_protect_margins).
  *
  *-------------------------------------------------------------------------
  */
