@@ -525,6 +525,7 @@ typedef struct TwoTable
 	TwoColumn  *cols;
 	int			ncols;
 	int			npv;			/* number of primary values */
+	bool	   *prest;			/* primary values the one-field form does not show */
 	int64		threshold;
 	AnonSensitivity psens;
 } TwoTable;
@@ -771,6 +772,9 @@ two_lines(TwoTable *t, int **idxp, int **startp)
 	}
 	anon_apply_threshold(t->npv, ptotals, total, t->threshold, t->psens,
 						 NULL, NULL, pstatus);
+	t->prest = palloc(sizeof(bool) * Max(t->npv, 1));
+	for (int v = 0; v < t->npv; v++)
+		t->prest[v] = pstatus[v] != ANON_SHOWN;
 
 	for (int i = 0; i < t->ngroups; i++)
 	{
@@ -793,6 +797,138 @@ two_lines(TwoTable *t, int **idxp, int **startp)
 	return nlines;
 }
 
+/* Whether the unknown cells of a remainder are unsafe: one, or under k. */
+static inline bool
+two_unsafe(int nunknown, int64 count, int64 threshold)
+{
+	return nunknown == 1 || (nunknown > 1 && count < threshold);
+}
+
+/*
+ * Totals nested in the total of the primary values that the one-field form
+ * does not show (the "rest"): a column whose unknown cells all belong to rest
+ * values can be subtracted from it.  What remains, the rest's unknown cells
+ * in the other columns, must be none or safe.  If not, the smallest shown
+ * cell of another value in such a column is suppressed (that column is then
+ * no longer nested), or else the smallest shown rest cell of another column.
+ * Returns 1 if a cell was suppressed, 0 if nothing was needed, -1 if nothing
+ * can be done.
+ */
+static int
+two_check_rest(TwoTable *t)
+{
+	bool	   *nested = palloc(sizeof(bool) * Max(t->ncols, 1));
+	int			nunknown = 0;
+	int64		count = 0;
+	int			best = -1;
+
+	for (int c = 0; c < t->ncols; c++)
+	{
+		TwoColumn  *col = &t->cols[c];
+		bool		any = false;
+
+		nested[c] = !col->hidden;
+		for (int i = col->first; i < col->first + col->n && nested[c]; i++)
+		{
+			if (!two_count_unknown(&t->groups[i]))
+				continue;
+			any = true;
+			nested[c] = t->prest[t->groups[i].pv];
+		}
+		nested[c] = nested[c] && any;
+	}
+	for (int i = 0; i < t->ngroups; i++)
+	{
+		TwoGroup   *g = &t->groups[i];
+
+		if (t->prest[g->pv] && !nested[g->col] && two_count_unknown(g))
+		{
+			nunknown++;
+			count += g->count;
+		}
+	}
+	if (!two_unsafe(nunknown, count, t->threshold))
+		return 0;
+	for (int pass = 0; pass < 2 && best < 0; pass++)
+		for (int i = 0; i < t->ngroups; i++)
+		{
+			TwoGroup   *g = &t->groups[i];
+			bool		fits = pass == 0 ?
+				nested[g->col] && !t->prest[g->pv] :
+				!nested[g->col] && !t->cols[g->col].hidden && t->prest[g->pv];
+
+			if (g->status == ANON_SHOWN && fits &&
+				(best < 0 || g->count < t->groups[best].count))
+				best = i;
+		}
+	if (best < 0)
+		return -1;
+	t->groups[best].status = t->psens == ANON_VERY_SENSITIVE ?
+		ANON_GROUPED : ANON_HIDDEN;
+	return 1;
+}
+
+/*
+ * The same along the slice field: the hidden slices' total (public as the
+ * whole minus the shown slices) holds the totals of the primary values whose
+ * unknown cells all lie in hidden slices.  What remains must be none or
+ * safe; otherwise the smallest shown cell of such a value is suppressed.
+ * Returns as two_check_rest.
+ */
+static int
+two_check_hidden(TwoTable *t)
+{
+	bool	   *nested = palloc(sizeof(bool) * Max(t->npv, 1));
+	bool	   *any = palloc0(sizeof(bool) * Max(t->npv, 1));
+	int			nunknown = 0;
+	int64		count = 0;
+	int			best = -1;
+
+	for (int v = 0; v < t->npv; v++)
+		nested[v] = true;
+	for (int i = 0; i < t->ngroups; i++)
+	{
+		TwoGroup   *g = &t->groups[i];
+
+		if (!two_count_unknown(g))
+			continue;
+		any[g->pv] = true;
+		if (!t->cols[g->col].hidden)
+			nested[g->pv] = false;
+	}
+	/* the rest values count as one total: nested only all together */
+	for (int v = 0; v < t->npv; v++)
+		if (t->prest[v] && !(nested[v] || !any[v]))
+			for (int w = 0; w < t->npv; w++)
+				if (t->prest[w])
+					nested[w] = false;
+	for (int i = 0; i < t->ngroups; i++)
+	{
+		TwoGroup   *g = &t->groups[i];
+
+		if (t->cols[g->col].hidden && !nested[g->pv] && two_count_unknown(g))
+		{
+			nunknown++;
+			count += g->count;
+		}
+	}
+	if (!two_unsafe(nunknown, count, t->threshold))
+		return 0;
+	for (int i = 0; i < t->ngroups; i++)
+	{
+		TwoGroup   *g = &t->groups[i];
+
+		if (g->status == ANON_SHOWN && nested[g->pv] && any[g->pv] &&
+			(best < 0 || g->count < t->groups[best].count))
+			best = i;
+	}
+	if (best < 0)
+		return -1;
+	t->groups[best].status = t->psens == ANON_VERY_SENSITIVE ?
+		ANON_GROUPED : ANON_HIDDEN;
+	return 1;
+}
+
 /*
  * The rule of anonymize.two_field_rule = 'protected' (complementary cell
  * suppression).  Whoever reads this breakout may also read both one-field
@@ -807,9 +943,12 @@ two_lines(TwoTable *t, int **idxp, int **startp)
  * under k: none can be solved, and no cell under k follows from them by
  * substitution.  Suppressing along one field can break a line of the other,
  * so the check runs until nothing changes; it ends, since every change
- * suppresses or derives one more cell.  If a derived cell is under k anyway
- * (only possible when no shown cell is left to suppress), returns false and
- * nothing is shown.
+ * suppresses or derives one more cell.  Two totals of which one holds the
+ * other can also be subtracted: the columns held in the rest of the primary
+ * values, and the primary values held in the hidden slices are checked too
+ * (two_check_rest, two_check_hidden).  If a derived cell is under k anyway,
+ * or a nested remainder cannot be fixed (only possible when no shown cell is
+ * left to suppress), returns false and nothing is shown.
  */
 static bool
 two_protect_margins(TwoTable *t)
@@ -821,11 +960,21 @@ two_protect_margins(TwoTable *t)
 
 	while (changed)
 	{
+		int			rest;
+		int			hidden;
+
 		changed = false;
 		for (int l = 0; l < nlines; l++)
 			if (start[l + 1] > start[l] &&
 				two_check_line(t, idx + start[l], start[l + 1] - start[l]))
 				changed = true;
+		if (changed)
+			continue;
+		rest = two_check_rest(t);
+		hidden = rest == 0 ? two_check_hidden(t) : 0;
+		if (rest < 0 || hidden < 0)
+			return false;
+		changed = rest > 0 || hidden > 0;
 	}
 	for (int i = 0; i < t->ngroups; i++)
 	{
