@@ -57,4 +57,22 @@ SELECT country, score, anonymize.anonymized_breakout(country, score, 1, 'not_sen
 	OVER (ORDER BY score, country ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 FROM basics_responses WHERE country IN ('FR', 'DE') ORDER BY score, country;
 
+-- A bucket names the groups it merged only when a superuser allows it.
+SHOW anonymize.show_grouped_members;
+SET anonymize.show_grouped_members = on;
+SELECT g.label, g.members, g.n FROM unnest((SELECT anonymize.anonymized_breakout(country, score)
+                        FROM basics_responses)) AS g;
+RESET anonymize.show_grouped_members;
+
+-- Sums are compensated (Neumaier): 1e16 + 1 - 1e16 is 1 in every order of
+-- the rows, where a plain float8 sum (core sum()) loses the 1 and gives 0.
+SELECT o AS row_order, g.sum
+FROM (VALUES ('up'), ('down')) AS x(o),
+     LATERAL (SELECT anonymize.anonymized_breakout('all'::text, m, 1, 'not_sensitive' ORDER BY CASE WHEN o = 'up' THEN i ELSE -i END) AS b
+              FROM (VALUES (1, 1e16::float8), (2, 1), (3, -1e16)) AS v(i, m)) AS s,
+     unnest(s.b) AS g;
+SELECT c.sum FROM unnest((SELECT anonymize.anonymized_breakout('all'::text, 'x'::text, m, 1, 'not_sensitive', 'not_sensitive')
+                          FROM (VALUES (1e16::float8), (1), (-1e16)) AS v(m))) AS c;
+
 DROP TABLE basics_responses, basics_nulls;
+

@@ -29,6 +29,26 @@ SELECT anonymize.anonymized_comments(c, 2) FROM (VALUES ('same'), ('same'), ('ot
 SELECT anonymize.anonymized_comments(comment, 1) FROM comments_survey WHERE false;
 SELECT anonymize.anonymized_comments(comment, 1) FROM comments_survey WHERE btrim(comment, E' \t') = '';
 
+-- With an author column the threshold counts distinct authors of non-blank
+-- comments: ann's five comments are one author; a NULL author is nobody.
+CREATE TABLE comments_authored (author text, comment text);
+INSERT INTO comments_authored VALUES
+	('ann', 'too many meetings'), ('ann', 'no budget'), ('ann', 'bad chairs'),
+	('ann', 'slow laptops'), ('ann', 'noisy office'),
+	('bob', 'fine'), ('cid', 'ok'), ('dan', '  '), (NULL, 'anonymous note');
+SELECT anonymize.anonymized_comments(comment) AS plain_form,
+       anonymize.anonymized_comments(comment, author, 5) AS five_authors,
+       anonymize.anonymized_comments(comment, author, 3) AS three_authors,
+       anonymize.anonymized_comments(comment, author, 4) AS four_authors
+FROM comments_authored;
+-- authors of any type; only non-blank comments count their author
+SELECT anonymize.anonymized_comments(c, a, 2) AS two_ids,
+       anonymize.anonymized_comments(c, a, 3) AS three_ids
+FROM (VALUES ('x', 1), ('y', 1), ('z', 2), (' ', 3)) AS v(c, a);
+SELECT anonymize.anonymized_comments(comment, author, NULL) FROM comments_authored;
+SELECT anonymize.anonymized_comments(comment, point(0, 0), 1) FROM comments_authored;
+DROP TABLE comments_authored;
+
 -- Errors
 SELECT anonymize.anonymized_comments(comment, NULL) FROM comments_survey;
 SELECT anonymize.anonymized_comments(comment, 0) FROM comments_survey;

@@ -38,4 +38,10 @@ SELECT g.* FROM unnest((SELECT anonymize.anonymized_breakout(NULL::text, score, 
 SELECT anonymize.breakout_trans(NULL::internal, 1, 1);
 SELECT anonymize.breakout_final(NULL::internal);
 
+-- a bucket's sum that overflows is an error, never Infinity
+SELECT anonymize.anonymized_breakout(k, m, 2, 'very_sensitive')
+FROM (VALUES ('a', 1e308::float8), ('b', 1e308)) AS v(k, m);
+SELECT anonymize.anonymized_breakout(k, 1, m, 2, 'very_sensitive', 'not_sensitive')
+FROM (VALUES ('a', 1e308::float8), ('b', 1e308)) AS v(k, m);
+
 DROP TABLE errors_responses;

@@ -8,6 +8,9 @@ INSERT INTO modes_responses VALUES
 
 -- enhanced (default): every row counts.  B (4) is alone under 5, so C (5),
 -- the smallest other group, joins it; mean and sum are over scores only.
+-- A has 3 scores, fewer than 5: its mean is withheld, and so is the bucket's,
+-- or the sum of all scores (a breakout by a constant) minus the bucket's
+-- would give A's.
 SELECT g.* FROM unnest((SELECT anonymize.anonymized_breakout(team, score, 5, 'very_sensitive')
                         FROM modes_responses)) AS g;
 SHOW anonymize.mode;

@@ -1,6 +1,8 @@
 -- Parallel aggregation: the plan has a Partial Aggregate and the answer is
 -- the serial one, for keys serialized in text form (text, integer, date,
 -- enum) including NULL keys, NULL metrics and small groups.
+-- the checks read which groups each bucket merged (off by default)
+SET anonymize.show_grouped_members = on;
 CREATE TYPE parallel_band AS ENUM ('low', 'mid', 'high');
 CREATE TABLE parallel_events (
 	country text, team int, day date, band parallel_band, score float8

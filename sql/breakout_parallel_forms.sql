@@ -1,6 +1,8 @@
 -- Parallel aggregation of the two-field and people-counted breakouts and of
 -- anonymized_comments: partial states travel between processes in text form
 -- and the parallel answer is the serial one.
+-- the checks read which groups each bucket merged (off by default)
+SET anonymize.show_grouped_members = on;
 CREATE TABLE pforms_events (country text, risk int, user_id bigint, score float8, comment text);
 INSERT INTO pforms_events
 SELECT CASE WHEN i % 101 = 0 THEN NULL ELSE 'c' || (hashint4(i) & 2147483647) % 40 END,
@@ -12,7 +14,7 @@ FROM generate_series(1, 120000) AS i;
 INSERT INTO pforms_events VALUES ('rare', 1, 1, 1, 'rare comment'), ('rare', 2, 2, 2, NULL);
 ANALYZE pforms_events;
 
-\set forms 'SELECT anonymize.anonymized_breakout(country, risk, score, 40, ''very_sensitive'', ''somewhat_sensitive'') AS two, anonymize.anonymized_breakout(country, score, 80, ''very_sensitive'', user_id) AS people, anonymize.anonymized_breakout(risk, score, 5, ''very_sensitive'', md5(user_id::text)::uuid) AS people_uuid, anonymize.anonymized_comments(comment) AS comments FROM pforms_events'
+\set forms 'SELECT anonymize.anonymized_breakout(country, risk, score, 40, ''very_sensitive'', ''somewhat_sensitive'') AS two, anonymize.anonymized_breakout(country, score, 80, ''very_sensitive'', user_id) AS people, anonymize.anonymized_breakout(risk, score, 5, ''very_sensitive'', md5(user_id::text)::uuid) AS people_uuid, anonymize.anonymized_comments(comment) AS comments, anonymize.anonymized_comments(comment, user_id, 40) AS authored FROM pforms_events'
 
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
@@ -35,7 +37,7 @@ SELECT pforms_workers('CREATE TABLE pforms_parallel AS ' || :'forms');
 SET max_parallel_workers_per_gather = 0;
 CREATE TABLE pforms_serial AS :forms;
 SELECT s.two = p.two AS two, s.people = p.people AS people, s.people_uuid = p.people_uuid AS people_uuid,
-       s.comments = p.comments AS comments
+       s.comments = p.comments AS comments, s.authored = p.authored AS authored
 FROM pforms_serial AS s, pforms_parallel AS p;
 SELECT g.label, g.n, g.status FROM pforms_parallel, unnest(people_uuid) AS g;
 SELECT risk, count(DISTINCT user_id) FROM pforms_events GROUP BY risk ORDER BY risk;
@@ -53,3 +55,7 @@ FROM pforms_serial, unnest(people) AS g WHERE g.status = 'grouped';
 SELECT c.status, count(*) AS cells, sum(c.n) AS rows
 FROM pforms_serial, unnest(two) AS c GROUP BY c.status ORDER BY c.status;
 SELECT cardinality(comments) AS comments, comments[1] AS first FROM pforms_serial;
+-- the authored form shows the same comments: they have more than 40 authors
+SELECT authored = comments AS authored_same,
+       (SELECT count(DISTINCT user_id) FROM pforms_events WHERE btrim(comment) <> '') AS authors
+FROM pforms_serial;

@@ -1,6 +1,8 @@
 -- The threshold rule, case by case.  rules_breakout(k, sensitivity, 'A:2', ...)
 -- makes group A of 2 rows with metrics 1..2, and so on ('NULL:3' is a NULL
 -- key), in the order given, and shows the breakout.
+-- the checks read which groups each bucket merged (off by default)
+SET anonymize.show_grouped_members = on;
 CREATE FUNCTION rules_breakout(k int, sens anonymize.sensitivity, VARIADIC spec text[])
 RETURNS SETOF anonymize.breakout_group
 LANGUAGE sql AS $$
@@ -98,9 +100,10 @@ WHERE status = 'grouped' AND cardinality(members) < 2;
 SELECT count(*) AS bad_buckets FROM (
 	SELECT breakout FROM rules_results WHERE status = 'grouped'
 	GROUP BY breakout, sens HAVING count(*) > 1 OR sens <> 'very_sensitive') AS s;
--- every key appears exactly once in members
+-- every key appears exactly once in members, when the total reaches k
 SELECT count(*) AS keys_not_listed_once FROM (
-	SELECT breakout, key FROM rules_random GROUP BY breakout, key) AS k
+	SELECT breakout, key FROM rules_random AS o GROUP BY breakout, key
+	HAVING (SELECT count(*) FROM rules_random AS x WHERE x.breakout = o.breakout) >= min(k)) AS k
 WHERE (SELECT count(*) FROM rules_results r, unnest(r.members) AS m
        WHERE r.breakout = k.breakout AND m IS NOT DISTINCT FROM k.key::text) <> 1;
 -- when the total reaches k, the visible counts add up to it (very and not)
@@ -109,9 +112,19 @@ SELECT count(*) AS totals_off FROM (
 	WHERE sens <> 'somewhat_sensitive' AND total >= k
 	GROUP BY breakout, total) AS s
 WHERE shown <> total;
--- when the total is under k, nothing is shown
-SELECT count(*) AS leaked_small_totals FROM rules_results
-WHERE total < k AND (status <> 'hidden' OR n IS NOT NULL);
+-- when the total is under k, nothing is shown, no label either
+SELECT count(*) AS leaked_small_totals FROM rules_results WHERE total < k;
+-- somewhat_sensitive: the hidden groups are none, or two or more that reach k
+-- together (unless every group is hidden)
+SELECT count(*) AS lone_hidden FROM (
+	SELECT r.breakout, count(*) AS hidden, sum(g.c) AS rows,
+	       (SELECT count(DISTINCT key) FROM rules_random AS x WHERE x.breakout = r.breakout) AS groups
+	FROM rules_results AS r
+	JOIN (SELECT breakout, key::text AS label, count(*) AS c FROM rules_random GROUP BY 1, 2) AS g
+	  ON g.breakout = r.breakout AND g.label IS NOT DISTINCT FROM r.label
+	WHERE r.status = 'hidden' GROUP BY r.breakout) AS h
+WHERE (hidden < 2 OR rows < (SELECT min(k) FROM rules_random AS x WHERE x.breakout = h.breakout))
+  AND hidden < groups;
 
 DROP TABLE rules_random, rules_results;
 DROP FUNCTION rules_breakout;

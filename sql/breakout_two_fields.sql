@@ -43,7 +43,7 @@ LANGUAGE sql AS $$
 	SELECT label1, members1, label2, members2, n, status
 	FROM two_cells((SELECT anonymize.anonymized_breakout(a, b, score, 5, sa, sb) FROM two_grid))
 $$;
--- a is primary on a tie; a slice whose total is under k shows nothing
+-- a is primary on a tie; nothing is sensitive, so every cell is shown
 SELECT * FROM grid('not_sensitive', 'not_sensitive');
 -- b is primary: within each a, b cells under 5 are hidden
 SELECT * FROM grid('not_sensitive', 'somewhat_sensitive');
@@ -61,7 +61,8 @@ SELECT * FROM grid('very_sensitive', 'somewhat_sensitive');
 SELECT * FROM grid('very_sensitive', 'very_sensitive');
 
 -- No row is counted twice: shown and grouped cells add up to the 23 rows,
--- less the 3 rows of the small slice when its cells are hidden.
+-- less the rows of the slices whose cells are hidden (12 rows, when the slice
+-- field is somewhat sensitive) or not shown (3 rows of a slice under k).
 SELECT sa, sb, sum(n) AS shown_or_grouped
 FROM unnest(enum_range(NULL::anonymize.sensitivity)) AS sa,
      unnest(enum_range(NULL::anonymize.sensitivity)) AS sb,
@@ -95,6 +96,45 @@ SELECT * FROM two_cells((SELECT anonymize.anonymized_breakout(country, risk, sco
 	'not_sensitive', 'not_sensitive') FROM two_attrition));
 SELECT anonymize.anonymized_breakout(country, risk, score, 5, 'very_sensitive', 'not_sensitive')
 FROM two_attrition WHERE false;
+
+-- The margins.  The review's example (k = 5, country very sensitive, risk
+-- not sensitive): X 20 (high 3, low 17), Y 22 (high 2, low 20), Z 20 (10, 10).
+-- The one-field breakout of country shows all three totals.  two_margins
+-- subtracts, for each country, its shown cells from its one-field total:
+-- that is what the cells not shown hold together, and how many they are.
+CREATE TABLE two_review (country text, risk text, score float8);
+INSERT INTO two_review SELECT c, r, 1
+FROM (VALUES ('X', 'high', 3), ('X', 'low', 17), ('Y', 'high', 2), ('Y', 'low', 20),
+             ('Z', 'high', 10), ('Z', 'low', 10)) AS v(c, r, n), generate_series(1, n);
+CREATE FUNCTION two_margins(tab regclass) RETURNS TABLE (country text, total bigint, not_shown bigint,
+	cells_not_shown bigint) LANGUAGE plpgsql AS $$
+BEGIN
+	RETURN QUERY EXECUTE format($q$
+	WITH one AS (SELECT g.* FROM unnest((SELECT anonymize.anonymized_breakout(t.country, t.score, 5,
+	                                     'very_sensitive') FROM %1$s AS t)) AS g WHERE g.status = 'shown'),
+	     two AS (SELECT c.* FROM unnest((SELECT anonymize.anonymized_breakout(t.country, t.risk, t.score, 5,
+	                                     'very_sensitive', 'not_sensitive') FROM %1$s AS t)) AS c)
+	SELECT one.label, one.n, one.n - coalesce((SELECT sum(two.n) FROM two
+	                                            WHERE two.status = 'shown' AND two.label1 = one.label), 0)::bigint,
+	       (SELECT count(DISTINCT t.risk) FROM %1$s AS t WHERE t.country = one.label)
+	       - (SELECT count(*) FROM two WHERE two.status = 'shown' AND two.label1 = one.label)
+	FROM one ORDER BY one.label $q$, tab);
+END $$;
+SELECT * FROM two_cells((SELECT anonymize.anonymized_breakout(country, risk, score, 5,
+	'very_sensitive', 'not_sensitive') FROM two_review));
+-- protected: every country's cells not shown are none, or two or more that
+-- hold at least 5 rows
+SELECT * FROM two_margins('two_review');
+SELECT * FROM two_margins('two_attrition');
+-- per_slice (a superuser's choice): X 20 - 17 = 3 and Y 22 - 20 = 2 are one
+-- cell each, the high-risk X and Y; Mexico 18 - 17 = 1 is the high-risk Mexican
+SET anonymize.two_field_rule = per_slice;
+SELECT * FROM two_cells((SELECT anonymize.anonymized_breakout(country, risk, score, 5,
+	'very_sensitive', 'not_sensitive') FROM two_review));
+SELECT * FROM two_margins('two_review');
+SELECT * FROM two_margins('two_attrition');
+RESET anonymize.two_field_rule;
+DROP TABLE two_review;
 
 -- One breakout per GROUP BY group.
 SELECT s.a, c.label1, c.label2, c.n, c.status

@@ -1,5 +1,7 @@
 -- Keys of any type work without casts; labels are the keys' text forms and
 -- ties and members follow each type's own order.
+-- the checks read which groups each bucket merged (off by default)
+SET anonymize.show_grouped_members = on;
 SET datestyle = 'ISO, YMD';
 SET timezone = 'UTC';
 
@@ -74,6 +76,15 @@ FROM unnest((SELECT anonymize.anonymized_breakout(k COLLATE types_ci, 1, 3)
 SELECT g.label, g.n, g.status
 FROM unnest((SELECT anonymize.anonymized_breakout(k COLLATE "C", 1, 1)
              FROM (VALUES ('Lyon'), ('LYON'), ('lyon')) AS v(k))) AS g;
+-- the subject follows the aggregate's collation too: Ann written three ways
+-- is one person under the case-insensitive collation (so under k = 3
+-- nothing is shown), three under "C"
+SELECT g.label, g.n, g.status
+FROM unnest((SELECT anonymize.anonymized_breakout(k, 1, 3, 'very_sensitive', s COLLATE types_ci)
+             FROM (VALUES ('x', 'Ann'), ('x', 'ANN'), ('x', 'ann')) AS v(k, s))) AS g;
+SELECT g.label, g.n, g.status
+FROM unnest((SELECT anonymize.anonymized_breakout(k, 1, 3, 'very_sensitive', s COLLATE "C")
+             FROM (VALUES ('x', 'Ann'), ('x', 'ANN'), ('x', 'ann')) AS v(k, s))) AS g;
 
 -- long keys (10 kB, stored compressed) are compared and shown whole
 CREATE TABLE types_long (k text, m float8);

@@ -44,6 +44,12 @@ SELECT anonymize.set_tenant_policy('t', false);
 ALTER TABLE analytics_events DISABLE TRIGGER ALL;
 -- what is protected is public knowledge
 SELECT table_name, rules FROM anonymize.protected_tables WHERE table_name = 'analytics_events'::regclass;
+-- an analyst cannot weaken the rules: the counting mode and the two-field
+-- rule are a superuser's settings
+SET anonymize.mode = basic;
+SET anonymize.two_field_rule = per_slice;
+SET anonymize.show_grouped_members = on;
+SHOW anonymize.mode;
 RESET ROLE;
 
 -- A plain role cannot even reach the extension's schema.

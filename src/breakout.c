@@ -14,10 +14,15 @@
  * Contracts:
  *	- the final function never modifies the state (it may run more than once,
  *	  for instance as a window aggregate);
- *	- serialized states carry keys in their text form, written and read under
- *	  fixed settings (ISO dates, exact floats), so they depend neither on
- *	  client_encoding, on the session's output settings nor on the type OIDs
- *	  of the sending server's enums.
+ *	- serialized states carry keys in their text form (integers, text and
+ *	  uuid as their bytes), written and read under fixed settings (ISO dates,
+ *	  exact floats), so they depend neither on client_encoding nor on the
+ *	  session's output settings.  They do carry OIDs (of the key and subject
+ *	  types, the collation and the sensitivity's enum value): a state is only
+ *	  ever read by the server that wrote it (leader and parallel workers), not
+ *	  by another node;
+ *	- under the threshold in total the result is empty; a mean and a sum are
+ *	  shown only where at least k rows (people) have a metric.
  *
  *-------------------------------------------------------------------------
  */
@@ -53,7 +58,7 @@ typedef struct BreakoutGroup
 	char		status;			/* used by simplehash */
 	int64		rows;			/* rows in the group */
 	int64		metric_rows;	/* rows whose metric is not NULL */
-	float8		sum;			/* sum of the non-NULL metrics */
+	AnonSum		sum;			/* sum of the non-NULL metrics */
 	SubjectSet *subjects;		/* distinct subjects, if counted */
 } BreakoutGroup;
 
@@ -109,7 +114,7 @@ breakout_state_create(MemoryContext mcxt, Oid keytype, Oid collation,
 	anon_key_type_init(&state->key, keytype, collation, mcxt, "key");
 	state->by_subject = OidIsValid(subjecttype);
 	if (state->by_subject)
-		anon_key_type_init(&state->subject, subjecttype, InvalidOid, mcxt,
+		anon_key_type_init(&state->subject, subjecttype, collation, mcxt,
 						   "subject");
 	state->groups = bgroup_create(mcxt, 64, &state->key);
 	return state;
@@ -161,12 +166,11 @@ breakout_read_settings(BreakoutState *state, FunctionCallInfo fcinfo)
 /* Add counts to a group and refuse a sum that overflows. */
 static inline void
 breakout_group_add(BreakoutGroup *group, int64 rows, int64 metric_rows,
-				   float8 sum)
+				   AnonSum sum)
 {
 	group->rows += rows;
 	group->metric_rows += metric_rows;
-	group->sum += sum;
-	anon_check_sum(group->sum);
+	anon_sum_merge(&group->sum, sum);
 }
 
 /* Find or create the group of a key. */
@@ -186,7 +190,7 @@ breakout_find_group(BreakoutState *state, Datum key, bool isnull)
 			group->key = anon_key_copy(&state->key, state->mcxt, key);
 			group->rows = 0;
 			group->metric_rows = 0;
-			group->sum = 0.0;
+			group->sum.sum = group->sum.comp = 0.0;
 			group->subjects = NULL;
 		}
 	}
@@ -210,6 +214,7 @@ anon_breakout_trans(PG_FUNCTION_ARGS)
 	BreakoutGroup *group;
 	float8		metric = 0.0;
 	bool		has_metric = !PG_ARGISNULL(2);
+	AnonSum		add = {0.0, 0.0};
 
 	if (PG_ARGISNULL(0))
 		state = breakout_state_create(aggcxt,
@@ -227,7 +232,8 @@ anon_breakout_trans(PG_FUNCTION_ARGS)
 		metric = anon_metric(PG_GETARG_FLOAT8(2));
 
 	group = breakout_find_group(state, PG_GETARG_DATUM(1), PG_ARGISNULL(1));
-	breakout_group_add(group, 1, has_metric ? 1 : 0, metric);
+	add.sum = metric;
+	breakout_group_add(group, 1, has_metric ? 1 : 0, add);
 	if (state->by_subject && !PG_ARGISNULL(5))
 		anon_subjects_add(group->subjects, PG_GETARG_DATUM(5), has_metric);
 	state->rows++;
@@ -279,7 +285,7 @@ breakout_merge(BreakoutState *dst, BreakoutState *src)
 			d->key = anon_key_copy(&dst->key, dst->mcxt, g->key);
 			d->rows = 0;
 			d->metric_rows = 0;
-			d->sum = 0.0;
+			d->sum.sum = d->sum.comp = 0.0;
 			d->subjects = dst->by_subject ?
 				anon_subjects_create(&dst->subject, dst->mcxt) : NULL;
 		}
@@ -324,7 +330,8 @@ breakout_send_group(StringInfo buf, BreakoutState *state, BreakoutGroup *g,
 {
 	pq_sendint64(buf, g->rows);
 	pq_sendint64(buf, g->metric_rows);
-	pq_sendfloat8(buf, g->sum);
+	pq_sendfloat8(buf, g->sum.sum);
+	pq_sendfloat8(buf, g->sum.comp);
 	if (state->by_subject)
 	{
 		pq_sendbyte(buf, g->subjects != NULL);
@@ -385,7 +392,8 @@ breakout_recv_group(StringInfo buf, BreakoutState *state, BreakoutGroup *counts)
 
 	counts->rows = pq_getmsgint64(buf);
 	counts->metric_rows = pq_getmsgint64(buf);
-	counts->sum = pq_getmsgfloat8(buf);
+	counts->sum.sum = pq_getmsgfloat8(buf);
+	counts->sum.comp = pq_getmsgfloat8(buf);
 	if (state->by_subject && pq_getmsgbyte(buf))
 	{
 		subjects = anon_subjects_create(&state->subject, CurrentMemoryContext);
@@ -512,8 +520,9 @@ breakout_sorted_items(BreakoutState *state, BreakoutItem **itemsp)
 }
 
 /*
- * One anonymize.breakout_group value.  n < 0 means n is withheld; the metric
- * is shown only when show_metric is set and some row had one.
+ * One anonymize.breakout_group value.  members NULL withholds the members,
+ * n < 0 withholds n; the metric is shown only when show_metric is set and
+ * some row had one.
  */
 static Datum
 breakout_make_row(TupleDesc tupdesc, char *label, char **members,
@@ -525,7 +534,8 @@ breakout_make_row(TupleDesc tupdesc, char *label, char **members,
 
 	nulls[0] = label == NULL;
 	values[0] = label ? CStringGetTextDatum(label) : (Datum) 0;
-	values[1] = anon_text_array(members, nmembers);
+	nulls[1] = members == NULL;
+	values[1] = members ? anon_text_array(members, nmembers) : (Datum) 0;
 	nulls[2] = n < 0;
 	values[2] = Int64GetDatum(n);
 	nulls[3] = nulls[4] = !show_metric || metric_rows == 0;
@@ -557,11 +567,153 @@ breakout_bucket_subjects(void *arg, int ngroups, const AnonStatus *status)
 	int64		count;
 
 	for (int i = 0; i < ngroups; i++)
-		if (status == NULL || status[i] == ANON_GROUPED)
+		if (status == NULL || status[i] != ANON_SHOWN)
 			anon_subjects_merge(all, u->items[i].group->subjects);
 	count = anon_subjects_count(all, u->basic);
 	MemoryContextDelete(cxt);
 	return count;
+}
+
+/*
+ * The count of each group towards the threshold, and the count of the whole
+ * breakout (only whether it reaches the threshold matters with subjects).
+ */
+static int64
+breakout_counts(BreakoutState *state, BreakoutUnion *u, int n, int64 *counts)
+{
+	int64		total = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		BreakoutGroup *g = u->items[i].group;
+
+		if (state->by_subject)
+			counts[i] = anon_subjects_count(g->subjects, u->basic);
+		else
+			counts[i] = u->basic ? g->metric_rows : g->rows;
+	}
+	if (!state->by_subject)
+		return u->basic ? state->metric_rows : state->rows;
+
+	/*
+	 * A group that reaches the threshold on its own settles it without the
+	 * union of every group.
+	 */
+	for (int i = 0; i < n; i++)
+		total = Max(total, counts[i]);
+	if (total < state->threshold)
+		total = breakout_bucket_subjects(u, n, NULL);
+	return total;
+}
+
+/* Rows (people, with subjects) with a metric in a group. */
+static int64
+breakout_metric_count(BreakoutState *state, BreakoutGroup *g)
+{
+	if (state->by_subject)
+		return anon_subjects_count(g->subjects, true);
+	return g->metric_rows;
+}
+
+/* Rows (people) with a metric in the groups whose status is ANON_GROUPED. */
+static int64
+breakout_bucket_metric_count(BreakoutState *state, BreakoutUnion *u, int n,
+							 const AnonStatus *status)
+{
+	int64		count = 0;
+
+	if (state->by_subject)
+	{
+		/* people in two merged groups count once */
+		BreakoutUnion people = {u->state, u->items, true};
+
+		return breakout_bucket_subjects(&people, n, status);
+	}
+	for (int i = 0; i < n; i++)
+		if (status[i] == ANON_GROUPED)
+			count += u->items[i].group->metric_rows;
+	return count;
+}
+
+/*
+ * Decide whose mean and sum are shown: show[i] for group i, *bucket_show for
+ * the bucket.  A sum is shown only where at least k rows (people) have a
+ * metric.  The sum of the whole is public too (a breakout by a constant
+ * key), so the withheld sums must together cover no metric at all, or at
+ * least k rows with one; otherwise the smallest shown sum is withheld too.
+ */
+static void
+breakout_protect_sums(BreakoutState *state, BreakoutUnion *u, int n,
+					  const AnonStatus *status, bool *show, bool *bucket_show)
+{
+	int64	   *mc = palloc(sizeof(int64) * Max(n, 1));
+	int64		k = state->threshold;
+	int64		bucket_mc = breakout_bucket_metric_count(state, u, n, status);
+	bool		grouped = false;
+	int64		total = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		mc[i] = breakout_metric_count(state, u->items[i].group);
+		show[i] = status[i] == ANON_SHOWN && mc[i] >= k;
+		grouped |= status[i] == ANON_GROUPED;
+		total += mc[i];
+	}
+	*bucket_show = grouped && bucket_mc >= k;
+	for (;;)
+	{
+		int64		withheld = grouped && !*bucket_show ? bucket_mc : 0;
+		int			next = -1;
+
+		for (int i = 0; i < n; i++)
+		{
+			if (status[i] != ANON_GROUPED && !show[i])
+				withheld += mc[i];
+			if (show[i] && (next < 0 || mc[i] < mc[next]))
+				next = i;
+		}
+		if (total < k || withheld == 0 || withheld >= k)
+			break;
+		if (next >= 0)
+			show[next] = false;
+		else if (*bucket_show)
+			*bucket_show = false;
+		else
+			break;
+	}
+}
+
+/*
+ * The "Grouped for anonymity" row of the groups whose status is ANON_GROUPED:
+ * its count, and its metric if show_metric.
+ */
+static Datum
+breakout_bucket_row(BreakoutState *state, BreakoutUnion *u, int n,
+					const int64 *counts, const AnonStatus *status,
+					bool show_metric, TupleDesc tupdesc)
+{
+	char	  **members = palloc(sizeof(char *) * Max(n, 1));
+	int			nmembers = 0;
+	BreakoutGroup bucket = {0};
+
+	for (int i = 0; i < n; i++)
+	{
+		BreakoutGroup *g = u->items[i].group;
+
+		if (status[i] != ANON_GROUPED)
+			continue;
+		members[nmembers++] = u->items[i].label;
+		bucket.rows += counts[i];
+		bucket.metric_rows += g->metric_rows;
+		anon_sum_merge(&bucket.sum, g->sum);
+	}
+	/* people in two merged groups count once */
+	if (state->by_subject)
+		bucket.rows = breakout_bucket_subjects(u, n, status);
+	return breakout_make_row(tupdesc, GROUPED_LABEL,
+							 anon_show_grouped_members ? members : NULL,
+							 nmembers, bucket.rows, bucket.metric_rows,
+							 anon_sum_value(bucket.sum), show_metric, "grouped");
 }
 
 /* Apply the threshold rule to a state and build the breakout_group array. */
@@ -575,82 +727,45 @@ breakout_build_result(BreakoutState *state, Oid rowtype)
 	int64	   *counts = palloc(sizeof(int64) * Max(n, 1));
 	AnonStatus *status = palloc(sizeof(AnonStatus) * Max(n, 1));
 	Datum	   *rows = palloc(sizeof(Datum) * (n + 1));
-	char	  **members = palloc(sizeof(char *) * Max(n, 1));
+	bool	   *show = palloc(sizeof(bool) * Max(n, 1));
 	BreakoutUnion u = {state, items, basic};
 	int64		total;
 	int			nrows = 0;
-	int			nmembers = 0;
-	BreakoutGroup bucket = {0};
-	bool		visible;
+	bool		grouped = false;
+	bool		bucket_show;
 	int16		typlen;
 	bool		typbyval;
 	char		typalign;
 
+	total = breakout_counts(state, &u, n, counts);
+	/* under the threshold in total, nothing is shown: no label either */
+	if (!anon_apply_threshold(n, counts, total, state->threshold,
+							  basic ? ANON_SOMEWHAT_SENSITIVE : state->sensitivity,
+							  state->by_subject ? breakout_bucket_subjects : NULL,
+							  &u, status))
+		return construct_empty_array(rowtype);
+	breakout_protect_sums(state, &u, n, status, show, &bucket_show);
+
 	for (int i = 0; i < n; i++)
 	{
 		BreakoutGroup *g = items[i].group;
 
-		if (state->by_subject)
-			counts[i] = anon_subjects_count(g->subjects, basic);
+		if (status[i] == ANON_SHOWN)
+			rows[nrows++] = breakout_make_row(tupdesc, items[i].label,
+											  &items[i].label, 1,
+											  counts[i], g->metric_rows, anon_sum_value(g->sum),
+											  show[i], "shown");
+		else if (status[i] == ANON_HIDDEN)
+			rows[nrows++] = breakout_make_row(tupdesc, items[i].label,
+											  &items[i].label, 1,
+											  basic ? counts[i] : -1,
+											  0, 0.0, false, "hidden");
 		else
-			counts[i] = basic ? g->metric_rows : g->rows;
+			grouped = true;
 	}
-	if (state->by_subject)
-	{
-		/*
-		 * Only whether the distinct subjects overall reach the threshold
-		 * matters: a group that reaches it on its own settles that without
-		 * the union of every group.
-		 */
-		total = 0;
-		for (int i = 0; i < n; i++)
-			total = Max(total, counts[i]);
-		if (total < state->threshold)
-			total = breakout_bucket_subjects(&u, n, NULL);
-	}
-	else
-		total = basic ? state->metric_rows : state->rows;
-	visible = anon_apply_threshold(n, counts, total, state->threshold,
-								   basic ? ANON_SOMEWHAT_SENSITIVE : state->sensitivity,
-								   state->by_subject ? breakout_bucket_subjects : NULL,
-								   &u, status);
-
-	for (int i = 0; i < n; i++)
-	{
-		BreakoutGroup *g = items[i].group;
-
-		switch (status[i])
-		{
-			case ANON_SHOWN:
-				rows[nrows++] = breakout_make_row(tupdesc, items[i].label,
-												  &items[i].label, 1,
-												  counts[i], g->metric_rows,
-												  g->sum, true, "shown");
-				break;
-			case ANON_HIDDEN:
-				rows[nrows++] = breakout_make_row(tupdesc, items[i].label,
-												  &items[i].label, 1,
-												  (basic && visible) ? counts[i] : -1,
-												  0, 0.0, false, "hidden");
-				break;
-			case ANON_GROUPED:
-				members[nmembers++] = items[i].label;
-				bucket.rows += counts[i];
-				bucket.metric_rows += g->metric_rows;
-				bucket.sum += g->sum;
-				break;
-		}
-	}
-	if (nmembers > 0)
-	{
-		/* people in two merged groups count once */
-		if (state->by_subject)
-			bucket.rows = breakout_bucket_subjects(&u, n, status);
-		rows[nrows++] = breakout_make_row(tupdesc, GROUPED_LABEL, members,
-										  nmembers, bucket.rows,
-										  bucket.metric_rows, bucket.sum,
-										  true, "grouped");
-	}
+	if (grouped)
+		rows[nrows++] = breakout_bucket_row(state, &u, n, counts, status,
+											bucket_show, tupdesc);
 
 	get_typlenbyvalalign(rowtype, &typlen, &typbyval, &typalign);
 	return construct_array(rows, nrows, rowtype, typlen, typbyval, typalign);

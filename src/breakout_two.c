@@ -11,6 +11,10 @@
  * slice; somewhat: the cells of small slices are hidden); then, within each
  * slice, the primary field's one-field rule applies to the slice's cells.
  * Both steps use the same rule as the one-field aggregate (grouping.c).
+ * Last, unless anonymize.two_field_rule is per_slice, more cells are
+ * suppressed until no total that the one-field breakouts of either field
+ * publish can be reduced, by subtracting shown cells, to a single cell or to
+ * fewer than k rows (two_protect_margins).
  *
  *-------------------------------------------------------------------------
  */
@@ -50,7 +54,7 @@ typedef struct Cell
 	char		status;			/* used by simplehash */
 	int64		rows;
 	int64		metric_rows;
-	float8		sum;
+	AnonSum		sum;
 } Cell;
 
 struct TwoState;
@@ -162,7 +166,7 @@ two_read_settings(TwoState *state, FunctionCallInfo fcinfo)
 /* Add counts to a cell, creating it if needed; refuse an overflowing sum. */
 static void
 two_add(TwoState *state, CellKey key, int64 rows, int64 metric_rows,
-		float8 sum)
+		AnonSum sum)
 {
 	bool		found;
 	Cell	   *cell = cells_insert(state->cells, key, &found);
@@ -175,12 +179,11 @@ two_add(TwoState *state, CellKey key, int64 rows, int64 metric_rows,
 			cell->key.k2 = anon_key_copy(&state->key2, state->mcxt, key.k2);
 		cell->rows = 0;
 		cell->metric_rows = 0;
-		cell->sum = 0.0;
+		cell->sum.sum = cell->sum.comp = 0.0;
 	}
 	cell->rows += rows;
 	cell->metric_rows += metric_rows;
-	cell->sum += sum;
-	anon_check_sum(cell->sum);
+	anon_sum_merge(&cell->sum, sum);
 	state->rows += rows;
 	state->metric_rows += metric_rows;
 }
@@ -215,7 +218,11 @@ anon_breakout2_trans(PG_FUNCTION_ARGS)
 	key.k1 = key.null1 ? (Datum) 0 : PG_GETARG_DATUM(1);
 	key.null2 = PG_ARGISNULL(2);
 	key.k2 = key.null2 ? (Datum) 0 : PG_GETARG_DATUM(2);
-	two_add(state, key, 1, has_metric ? 1 : 0, metric);
+	{
+		AnonSum		add = {metric, 0.0};
+
+		two_add(state, key, 1, has_metric ? 1 : 0, add);
+	}
 
 	PG_RETURN_POINTER(state);
 }
@@ -305,7 +312,8 @@ anon_breakout2_serialize(PG_FUNCTION_ARGS)
 	{
 		pq_sendint64(&buf, c->rows);
 		pq_sendint64(&buf, c->metric_rows);
-		pq_sendfloat8(&buf, c->sum);
+		pq_sendfloat8(&buf, c->sum.sum);
+		pq_sendfloat8(&buf, c->sum.comp);
 		pq_sendbyte(&buf, c->key.null1);
 		if (!c->key.null1)
 			anon_key_send(&buf, &state->key1, c->key.k1);
@@ -353,8 +361,11 @@ anon_breakout2_deserialize(PG_FUNCTION_ARGS)
 	{
 		int64		rows = pq_getmsgint64(&buf);
 		int64		metric_rows = pq_getmsgint64(&buf);
-		float8		sum = pq_getmsgfloat8(&buf);
+		AnonSum		sum;
 		CellKey		key = {0};
+
+		sum.sum = pq_getmsgfloat8(&buf);
+		sum.comp = pq_getmsgfloat8(&buf);
 
 		key.null1 = pq_getmsgbyte(&buf);
 		if (!key.null1)
@@ -477,6 +488,48 @@ two_number_field(TwoView *view, int field)
 	view->nvalues[field] = n > 0 ? nvalues + 1 : 0;
 }
 
+/*
+ * The table the final function decides on: one group per primary value in
+ * each column.  A column is a value of the slice field, or the slices that
+ * the slice field's rule merged, counted as one; a merged column adds up the
+ * cells of each primary value.  Groups are stored column by column, each
+ * column in primary-value order.
+ */
+typedef struct TwoGroup
+{
+	int			pv;				/* index of the primary value */
+	int			col;			/* index of the column */
+	int64		count;			/* what counts towards the threshold */
+	int64		mrows;			/* rows with a metric */
+	AnonSum		sum;
+	AnonStatus	status;
+	bool		derived;		/* count follows from published totals */
+} TwoGroup;
+
+typedef struct TwoColumn
+{
+	int			first;			/* its groups: groups[first .. first + n) */
+	int			n;
+	int64		total;
+	char	   *slabel;
+	char	  **smembers;		/* the slices it stands for */
+	int			nsm;
+	bool		hidden;			/* a hidden slice: every cell hidden */
+	bool		unlabeled;		/* a shown slice under the threshold */
+} TwoColumn;
+
+typedef struct TwoTable
+{
+	TwoGroup   *groups;
+	int			ngroups;
+	TwoColumn  *cols;
+	int			ncols;
+	int			npv;			/* number of primary values */
+	bool	   *prest;			/* primary values the one-field form does not show */
+	int64		threshold;
+	AnonSensitivity psens;
+} TwoTable;
+
 /* Builder of the result array. */
 typedef struct TwoOut
 {
@@ -490,8 +543,8 @@ typedef struct TwoOut
 
 /*
  * Emit one cell.  The primary field's label and members come first, then
- * the slice's; they are put in key1/key2 order.  n < 0 withholds n; the
- * metric is shown only with show_metric and some row having one.
+ * the slice's; they are put in key1/key2 order.  NULL members are withheld,
+ * n < 0 withholds n; the metric is shown only with show_metric.
  */
 static void
 two_emit(TwoOut *out, char *plabel, char **pmembers, int npm,
@@ -506,10 +559,12 @@ two_emit(TwoOut *out, char *plabel, char **pmembers, int npm,
 
 	nulls[p] = plabel == NULL;
 	values[p] = plabel ? CStringGetTextDatum(plabel) : (Datum) 0;
-	values[p + 1] = anon_text_array(pmembers, npm);
+	nulls[p + 1] = pmembers == NULL;
+	values[p + 1] = pmembers ? anon_text_array(pmembers, npm) : (Datum) 0;
 	nulls[s] = slabel == NULL;
 	values[s] = slabel ? CStringGetTextDatum(slabel) : (Datum) 0;
-	values[s + 1] = anon_text_array(smembers, nsm);
+	nulls[s + 1] = smembers == NULL;
+	values[s + 1] = smembers ? anon_text_array(smembers, nsm) : (Datum) 0;
 	nulls[4] = n < 0;
 	values[4] = Int64GetDatum(n);
 	nulls[5] = nulls[6] = !show_metric || metric_rows == 0;
@@ -541,85 +596,506 @@ two_slice_cmp(const void *a, const void *b, void *arg)
 }
 
 /*
- * Apply the primary field's rule within one slice and emit its cells.  The
- * slice's cells are given in primary-value order; in a merged slice several
- * cells of one primary value are added up.  hide_all hides every cell (a
- * small somewhat_sensitive slice, or a breakout under the threshold).
+ * Append a column made of the given cells (in primary-value order; cells of
+ * one primary value are added up) and apply the primary field's rule to it.
  */
 static void
-two_emit_slice(TwoView *view, TwoOut *out, const int *cells, int ncells,
-			   char *slabel, char **smembers, int nsm, bool hide_all,
-			   AnonSensitivity psens, bool basic, int32 threshold)
+two_add_column(TwoTable *t, TwoView *view, int pf, const int *cells,
+			   int ncells, bool basic, bool hidden)
 {
-	int			pf = out->primary;
-	int		   *value = palloc(sizeof(int) * Max(ncells, 1));
-	int64	   *rows = palloc0(sizeof(int64) * Max(ncells, 1));
-	int64	   *mrows = palloc0(sizeof(int64) * Max(ncells, 1));
-	float8	   *sums = palloc0(sizeof(float8) * Max(ncells, 1));
+	TwoColumn  *col = &t->cols[t->ncols];
 	int64	   *counts = palloc(sizeof(int64) * Max(ncells, 1));
 	AnonStatus *status = palloc(sizeof(AnonStatus) * Max(ncells, 1));
-	char	  **members = palloc(sizeof(char *) * Max(ncells, 1));
-	int			ng = 0;
-	int			nmembers = 0;
-	int64		total = 0;
-	int64		brows = 0;
-	int64		bmrows = 0;
-	float8		bsum = 0.0;
-	bool		visible;
 
-	/* the slice's groups: one per primary value, in order */
+	col->first = t->ngroups;
+	col->n = 0;
+	col->total = 0;
+	col->hidden = hidden;
 	for (int i = 0; i < ncells; i++)
 	{
 		Cell	   *c = view->cells[cells[i]];
 		int			pv = view->pos[pf][cells[i]];
+		TwoGroup   *g = &t->groups[t->ngroups];
 
-		if (ng == 0 || value[ng - 1] != pv)
-			value[ng++] = pv;
-		rows[ng - 1] += c->rows;
-		mrows[ng - 1] += c->metric_rows;
-		sums[ng - 1] += c->sum;
-	}
-	for (int g = 0; g < ng; g++)
-	{
-		counts[g] = basic ? mrows[g] : rows[g];
-		total += counts[g];
-	}
-	if (hide_all)
-	{
-		for (int g = 0; g < ng; g++)
-			status[g] = ANON_HIDDEN;
-		visible = false;
-	}
-	else
-		visible = anon_apply_threshold(ng, counts, total, threshold, psens,
-									   NULL, NULL, status);
-
-	for (int g = 0; g < ng; g++)
-	{
-		char	   *plabel = view->labels[pf][value[g]];
-
-		switch (status[g])
+		if (col->n == 0 || g[-1].pv != pv)
 		{
-			case ANON_SHOWN:
-				two_emit(out, plabel, &plabel, 1, slabel, smembers, nsm,
-						 counts[g], mrows[g], sums[g], true, "shown");
-				break;
-			case ANON_HIDDEN:
-				two_emit(out, plabel, &plabel, 1, slabel, smembers, nsm,
-						 (basic && visible) ? counts[g] : -1, 0, 0.0, false,
-						 "hidden");
-				break;
-			case ANON_GROUPED:
-				members[nmembers++] = plabel;
-				brows += counts[g];
-				bmrows += mrows[g];
-				bsum += sums[g];
-				break;
+			memset(g, 0, sizeof(TwoGroup));
+			g->pv = pv;
+			g->col = t->ncols;
+			t->ngroups++;
+			col->n++;
+		}
+		g = &t->groups[t->ngroups - 1];
+		g->count += basic ? c->metric_rows : c->rows;
+		g->mrows += c->metric_rows;
+		anon_sum_merge(&g->sum, c->sum);
+		col->total += basic ? c->metric_rows : c->rows;
+	}
+	for (int g = 0; g < col->n; g++)
+		counts[g] = t->groups[col->first + g].count;
+	/* a slice under k shows no cell of a sensitive field, not even its label */
+	col->unlabeled = !hidden && t->psens != ANON_NOT_SENSITIVE &&
+		!anon_apply_threshold(col->n, counts, col->total, t->threshold,
+							  t->psens, NULL, NULL, status);
+	if (t->psens == ANON_NOT_SENSITIVE)
+		for (int g = 0; g < col->n; g++)
+			status[g] = ANON_SHOWN;
+	for (int g = 0; g < col->n; g++)
+		t->groups[col->first + g].status = hidden ? ANON_HIDDEN : status[g];
+	t->ncols++;
+}
+
+/* Whether a group's count is not published, nor follows from what is. */
+static inline bool
+two_count_unknown(const TwoGroup *g)
+{
+	return g->status != ANON_SHOWN && !g->derived;
+}
+
+/* Whether a group's sum of the metric is not published. */
+static inline bool
+two_sum_unknown(const TwoGroup *g, int64 threshold)
+{
+	return g->status == ANON_SHOWN ? g->mrows < threshold : !g->derived;
+}
+
+/*
+ * Check one published total (a line: a set of groups) against the cells not
+ * shown in it, and suppress one more cell if needed.  The count of a line is
+ * published when it reaches the threshold, its sum when that many rows have
+ * a metric.  Then "line minus its shown cells" must cover no cell, or at
+ * least two cells reaching the threshold together, and the rows with a
+ * metric of the cells whose sum is withheld must be none or reach the
+ * threshold.  Otherwise the smallest shown cell of the line is suppressed
+ * (grouped or hidden, as the primary field's rule does), or, when none is
+ * left, the line's single unknown cell is marked as derived.  Returns
+ * whether something changed.
+ */
+static bool
+two_check_line(TwoTable *t, const int *line, int n)
+{
+	int64		k = t->threshold;
+	int64		total = 0;
+	int64		mtotal = 0;
+	int64		ucount = 0;
+	int64		umrows = 0;
+	int			nunknown = 0;
+	int			unknown = -1;
+	int			best = -1;
+	int			best_sum = -1;
+	bool		count_bad;
+	bool		sum_bad;
+
+	for (int i = 0; i < n; i++)
+	{
+		TwoGroup   *g = &t->groups[line[i]];
+
+		total += g->count;
+		mtotal += g->mrows;
+		if (two_count_unknown(g))
+		{
+			nunknown++;
+			ucount += g->count;
+			unknown = line[i];
+		}
+		if (two_sum_unknown(g, k))
+			umrows += g->mrows;
+		if (g->status != ANON_SHOWN)
+			continue;
+		if (best < 0 || g->count < t->groups[best].count)
+			best = line[i];
+		if (g->mrows >= k &&
+			(best_sum < 0 || g->count < t->groups[best_sum].count))
+			best_sum = line[i];
+	}
+	/* a shown slice of a not_sensitive field under k: its only cell is known */
+	if (total < k)
+	{
+		if (nunknown != 1 || best >= 0)
+			return false;
+		t->groups[unknown].derived = true;
+		return true;
+	}
+	count_bad = nunknown > 0 && (nunknown == 1 || ucount < k);
+	sum_bad = mtotal >= k && umrows > 0 && umrows < k;
+	if (!count_bad && sum_bad)
+		best = best_sum;
+	if ((count_bad || sum_bad) && best >= 0)
+	{
+		t->groups[best].status = t->psens == ANON_VERY_SENSITIVE ?
+			ANON_GROUPED : ANON_HIDDEN;
+		return true;
+	}
+	if (count_bad && nunknown == 1)
+	{
+		t->groups[unknown].derived = true;
+		return true;
+	}
+	return false;
+}
+
+/* The line of the column of a group, and the line of its primary value. */
+static inline void
+two_group_lines(TwoTable *t, const TwoGroup *g, const AnonStatus *pstatus,
+				int *cl, int *pl)
+{
+	*cl = t->cols[g->col].hidden ? t->ncols : g->col;
+	*pl = pstatus[g->pv] == ANON_SHOWN ? t->ncols + 1 + g->pv :
+		t->ncols + 1 + t->npv;
+}
+
+/*
+ * The lines of the table, each a list of group indexes: every column but the
+ * hidden ones, the hidden columns together, every primary value that the
+ * one-field breakout shows, the other primary values together, and the whole
+ * table.  Line l is idx[start[l] .. start[l + 1]).  Returns their number.
+ */
+static int
+two_lines(TwoTable *t, int **idxp, int **startp)
+{
+	int			nlines = t->ncols + t->npv + 3;
+	int			all = nlines - 1;
+	int		   *start = palloc0(sizeof(int) * (nlines + 1));
+	int		   *fill = palloc0(sizeof(int) * nlines);
+	int		   *idx = palloc(sizeof(int) * Max(3 * t->ngroups, 1));
+	int64	   *ptotals = palloc0(sizeof(int64) * Max(t->npv, 1));
+	AnonStatus *pstatus = palloc(sizeof(AnonStatus) * Max(t->npv, 1));
+	int64		total = 0;
+	int			cl;
+	int			pl;
+
+	/* which primary values the one-field breakout shows */
+	for (int i = 0; i < t->ngroups; i++)
+	{
+		ptotals[t->groups[i].pv] += t->groups[i].count;
+		total += t->groups[i].count;
+	}
+	anon_apply_threshold(t->npv, ptotals, total, t->threshold, t->psens,
+						 NULL, NULL, pstatus);
+	t->prest = palloc(sizeof(bool) * Max(t->npv, 1));
+	for (int v = 0; v < t->npv; v++)
+		t->prest[v] = pstatus[v] != ANON_SHOWN;
+
+	for (int i = 0; i < t->ngroups; i++)
+	{
+		two_group_lines(t, &t->groups[i], pstatus, &cl, &pl);
+		start[cl + 1]++;
+		start[pl + 1]++;
+	}
+	start[all + 1] = t->ngroups;
+	for (int l = 0; l < nlines; l++)
+		start[l + 1] += start[l];
+	for (int i = 0; i < t->ngroups; i++)
+	{
+		two_group_lines(t, &t->groups[i], pstatus, &cl, &pl);
+		idx[start[cl] + fill[cl]++] = i;
+		idx[start[pl] + fill[pl]++] = i;
+		idx[start[all] + fill[all]++] = i;
+	}
+	*idxp = idx;
+	*startp = start;
+	return nlines;
+}
+
+/* Whether the unknown cells of a remainder are unsafe: one, or under k. */
+static inline bool
+two_unsafe(int nunknown, int64 count, int64 threshold)
+{
+	return nunknown == 1 || (nunknown > 1 && count < threshold);
+}
+
+/*
+ * Totals nested in the total of the primary values that the one-field form
+ * does not show (the "rest"): a column whose unknown cells all belong to rest
+ * values can be subtracted from it.  What remains, the rest's unknown cells
+ * in the other columns, must be none or safe.  If not, the smallest shown
+ * cell of another value in such a column is suppressed (that column is then
+ * no longer nested), or else the smallest shown rest cell of another column.
+ * Returns 1 if a cell was suppressed, 0 if nothing was needed, -1 if nothing
+ * can be done.
+ */
+static int
+two_check_rest(TwoTable *t)
+{
+	bool	   *nested = palloc(sizeof(bool) * Max(t->ncols, 1));
+	int			nunknown = 0;
+	int64		count = 0;
+	int			best = -1;
+
+	for (int c = 0; c < t->ncols; c++)
+	{
+		TwoColumn  *col = &t->cols[c];
+		bool		any = false;
+
+		nested[c] = !col->hidden;
+		for (int i = col->first; i < col->first + col->n && nested[c]; i++)
+		{
+			if (!two_count_unknown(&t->groups[i]))
+				continue;
+			any = true;
+			nested[c] = t->prest[t->groups[i].pv];
+		}
+		nested[c] = nested[c] && any;
+	}
+	for (int i = 0; i < t->ngroups; i++)
+	{
+		TwoGroup   *g = &t->groups[i];
+
+		if (t->prest[g->pv] && !nested[g->col] && two_count_unknown(g))
+		{
+			nunknown++;
+			count += g->count;
+		}
+	}
+	if (!two_unsafe(nunknown, count, t->threshold))
+		return 0;
+	for (int pass = 0; pass < 2 && best < 0; pass++)
+		for (int i = 0; i < t->ngroups; i++)
+		{
+			TwoGroup   *g = &t->groups[i];
+			bool		fits = pass == 0 ?
+				nested[g->col] && !t->prest[g->pv] :
+				!nested[g->col] && !t->cols[g->col].hidden && t->prest[g->pv];
+
+			if (g->status == ANON_SHOWN && fits &&
+				(best < 0 || g->count < t->groups[best].count))
+				best = i;
+		}
+	if (best < 0)
+		return -1;
+	t->groups[best].status = t->psens == ANON_VERY_SENSITIVE ?
+		ANON_GROUPED : ANON_HIDDEN;
+	return 1;
+}
+
+/*
+ * The same along the slice field: the hidden slices' total (public as the
+ * whole minus the shown slices) holds the totals of the primary values whose
+ * unknown cells all lie in hidden slices.  What remains must be none or
+ * safe; otherwise the smallest shown cell of such a value is suppressed.
+ * Returns as two_check_rest.
+ */
+static int
+two_check_hidden(TwoTable *t)
+{
+	bool	   *nested = palloc(sizeof(bool) * Max(t->npv, 1));
+	bool	   *any = palloc0(sizeof(bool) * Max(t->npv, 1));
+	int			nunknown = 0;
+	int64		count = 0;
+	int			best = -1;
+
+	for (int v = 0; v < t->npv; v++)
+		nested[v] = true;
+	for (int i = 0; i < t->ngroups; i++)
+	{
+		TwoGroup   *g = &t->groups[i];
+
+		if (!two_count_unknown(g))
+			continue;
+		any[g->pv] = true;
+		if (!t->cols[g->col].hidden)
+			nested[g->pv] = false;
+	}
+	/* the rest values count as one total: nested only all together */
+	for (int v = 0; v < t->npv; v++)
+		if (t->prest[v] && !(nested[v] || !any[v]))
+			for (int w = 0; w < t->npv; w++)
+				if (t->prest[w])
+					nested[w] = false;
+	for (int i = 0; i < t->ngroups; i++)
+	{
+		TwoGroup   *g = &t->groups[i];
+
+		if (t->cols[g->col].hidden && !nested[g->pv] && two_count_unknown(g))
+		{
+			nunknown++;
+			count += g->count;
+		}
+	}
+	if (!two_unsafe(nunknown, count, t->threshold))
+		return 0;
+	for (int i = 0; i < t->ngroups; i++)
+	{
+		TwoGroup   *g = &t->groups[i];
+
+		if (g->status == ANON_SHOWN && nested[g->pv] && any[g->pv] &&
+			(best < 0 || g->count < t->groups[best].count))
+			best = i;
+	}
+	if (best < 0)
+		return -1;
+	t->groups[best].status = t->psens == ANON_VERY_SENSITIVE ?
+		ANON_GROUPED : ANON_HIDDEN;
+	return 1;
+}
+
+/*
+ * The rule of anonymize.two_field_rule = 'protected' (complementary cell
+ * suppression).  Whoever reads this breakout may also read both one-field
+ * breakouts of the same rows, so the published totals are: each shown value
+ * of either field, the merged (or hidden) values of either field together,
+ * the whole, and in this breakout each shown cell and each slice's bucket.
+ * Each is a linear equation over the cells; a cell not shown is recovered by
+ * subtraction only from an equation in which it is the single unknown.
+ * two_check_line keeps every line at zero unknown cells or at least two that
+ * reach k together (and the same for the rows with a metric, for sums), and
+ * a bucket is a line of its column, so no equation ever has a single unknown
+ * under k: none can be solved, and no cell under k follows from them by
+ * substitution.  Suppressing along one field can break a line of the other,
+ * so the check runs until nothing changes; it ends, since every change
+ * suppresses or derives one more cell.  Two totals of which one holds the
+ * other can also be subtracted: the columns held in the rest of the primary
+ * values, and the primary values held in the hidden slices are checked too
+ * (two_check_rest, two_check_hidden).  If a derived cell is under k anyway,
+ * or a nested remainder cannot be fixed (only possible when no shown cell is
+ * left to suppress), returns false and nothing is shown.
+ */
+static bool
+two_protect_margins(TwoTable *t)
+{
+	int		   *idx;
+	int		   *start;
+	int			nlines = two_lines(t, &idx, &start);
+	bool		changed = true;
+
+	while (changed)
+	{
+		int			rest;
+		int			hidden;
+
+		changed = false;
+		for (int l = 0; l < nlines; l++)
+			if (start[l + 1] > start[l] &&
+				two_check_line(t, idx + start[l], start[l + 1] - start[l]))
+				changed = true;
+		if (changed)
+			continue;
+		rest = two_check_rest(t);
+		hidden = rest == 0 ? two_check_hidden(t) : 0;
+		if (rest < 0 || hidden < 0)
+			return false;
+		changed = rest > 0 || hidden > 0;
+	}
+	for (int i = 0; i < t->ngroups; i++)
+	{
+		TwoGroup   *g = &t->groups[i];
+
+		if (g->derived && !t->cols[g->col].unlabeled &&
+			(g->count < t->threshold ||
+						   (g->mrows > 0 && g->mrows < t->threshold)))
+			return false;
+	}
+	return true;
+}
+
+/* Emit the cells of one column, its bucket last. */
+static void
+two_emit_column(TwoTable *t, TwoView *view, TwoOut *out, TwoColumn *col,
+				bool basic)
+{
+	int			pf = out->primary;
+	char	  **members = palloc(sizeof(char *) * Max(col->n, 1));
+	char	  **smembers = col->smembers;
+	int			nmembers = 0;
+	int64		brows = 0;
+	int64		bmrows = 0;
+	AnonSum		bsum = {0.0, 0.0};
+
+	if (col->unlabeled)
+		return;
+	for (int i = col->first; i < col->first + col->n; i++)
+	{
+		TwoGroup   *g = &t->groups[i];
+		char	   *plabel = view->labels[pf][g->pv];
+
+		if (g->status == ANON_SHOWN)
+			two_emit(out, plabel, &plabel, 1, col->slabel, smembers, col->nsm,
+					 g->count, g->mrows, anon_sum_value(g->sum), g->mrows >= t->threshold,
+					 "shown");
+		else if (g->status == ANON_HIDDEN)
+			two_emit(out, plabel, &plabel, 1, col->slabel, smembers, col->nsm,
+					 basic ? g->count : -1, 0, 0.0, false, "hidden");
+		else
+		{
+			members[nmembers++] = plabel;
+			brows += g->count;
+			bmrows += g->mrows;
+			anon_sum_merge(&bsum, g->sum);
 		}
 	}
 	if (nmembers > 0)
-		two_emit(out, GROUPED_LABEL, members, nmembers, slabel, smembers, nsm,
-				 brows, bmrows, bsum, true, "grouped");
+		two_emit(out, GROUPED_LABEL,
+				 anon_show_grouped_members ? members : NULL, nmembers,
+				 col->slabel, smembers, col->nsm,
+				 brows, bmrows, anon_sum_value(bsum), bmrows >= t->threshold, "grouped");
+}
+
+/*
+ * Build the table: the slice field's own rule on the slices' totals (very:
+ * small slices merged into one column; somewhat: small slices hidden), then
+ * one column per slice, the merged one last, each with the primary field's
+ * rule.  Returns whether the breakout reaches the threshold.
+ */
+static bool
+two_build_table(TwoState *state, TwoView *view, TwoOut *out,
+				AnonSensitivity ssens, bool basic, TwoTable *t)
+{
+	int			sf = 1 - out->primary;
+	int			ns = view->nvalues[sf];
+	int64	   *stotals = palloc0(sizeof(int64) * Max(ns, 1));
+	AnonStatus *sstatus = palloc(sizeof(AnonStatus) * Max(ns, 1));
+	char	  **smembers = palloc(sizeof(char *) * Max(ns, 1));
+	int		   *order = palloc(sizeof(int) * Max(view->ncells, 1));
+	int		   *merged = palloc(sizeof(int) * Max(view->ncells, 1));
+	int			nmerged = 0;
+	int			nsm = 0;
+	int64		total = basic ? state->metric_rows : state->rows;
+
+	t->groups = palloc(sizeof(TwoGroup) * Max(view->ncells, 1));
+	t->cols = palloc(sizeof(TwoColumn) * (ns + 1));
+	t->ngroups = t->ncols = 0;
+	t->npv = view->nvalues[out->primary];
+	t->threshold = state->threshold;
+
+	for (int i = 0; i < view->ncells; i++)
+		stotals[view->pos[sf][i]] += basic ? view->cells[i]->metric_rows :
+			view->cells[i]->rows;
+	if (!anon_apply_threshold(ns, stotals, total, state->threshold, ssens,
+							  NULL, NULL, sstatus))
+		return false;
+
+	for (int i = 0; i < view->ncells; i++)
+		order[i] = i;
+	out->primary_only = false;
+	qsort_arg(order, view->ncells, sizeof(int), two_slice_cmp, out);
+	for (int start = 0, end; start < view->ncells; start = end)
+	{
+		int			s = view->pos[sf][order[start]];
+
+		for (end = start; end < view->ncells && view->pos[sf][order[end]] == s; end++)
+			if (sstatus[s] == ANON_GROUPED)
+				merged[nmerged++] = order[end];
+		if (sstatus[s] == ANON_GROUPED)
+		{
+			smembers[nsm++] = view->labels[sf][s];
+			continue;
+		}
+		t->cols[t->ncols].slabel = view->labels[sf][s];
+		t->cols[t->ncols].smembers = &t->cols[t->ncols].slabel;
+		t->cols[t->ncols].nsm = 1;
+		two_add_column(t, view, out->primary, order + start, end - start,
+					   basic, sstatus[s] == ANON_HIDDEN);
+	}
+	if (nsm > 0)
+	{
+		out->primary_only = true;
+		qsort_arg(merged, nmerged, sizeof(int), two_slice_cmp, out);
+		t->cols[t->ncols].slabel = GROUPED_LABEL;
+		t->cols[t->ncols].smembers = anon_show_grouped_members ? smembers : NULL;
+		t->cols[t->ncols].nsm = nsm;
+		two_add_column(t, view, out->primary, merged, nmerged, basic, false);
+	}
+	return true;
 }
 
 /* Apply both fields' rules and build the breakout_cell array. */
@@ -630,19 +1106,9 @@ two_build_result(TwoState *state, Oid rowtype)
 	AnonSensitivity sens[2];
 	TwoView		view = {state};
 	TwoOut		out;
+	TwoTable	table;
 	cells_iterator it;
 	Cell	   *c;
-	int			sf;
-	int			ns;
-	int64	   *stotals;
-	AnonStatus *sstatus;
-	char	  **smembers;
-	int			nsm = 0;
-	int		   *order;
-	int		   *merged;
-	int			nmerged = 0;
-	int64		total = basic ? state->metric_rows : state->rows;
-	bool		visible;
 	int16		typlen;
 	bool		typbyval;
 	char		typalign;
@@ -652,9 +1118,8 @@ two_build_result(TwoState *state, Oid rowtype)
 		sens[f] = basic ? ANON_SOMEWHAT_SENSITIVE :
 			anon_sensitivity_from_oid(state->sens_oid[f]);
 
-	view.ncells = state->cells->members;
-	view.cells = palloc(sizeof(Cell *) * Max(view.ncells, 1));
 	view.ncells = 0;
+	view.cells = palloc(sizeof(Cell *) * Max(state->cells->members, 1));
 	cells_start_iterate(state->cells, &it);
 	while ((c = cells_iterate(state->cells, &it)) != NULL)
 		view.cells[view.ncells++] = c;
@@ -662,57 +1127,24 @@ two_build_result(TwoState *state, Oid rowtype)
 	two_number_field(&view, 1);
 
 	out.view = &view;
-	out.primary_only = false;
 	out.tupdesc = lookup_rowtype_tupdesc_copy(rowtype, -1);
-	/* a cell appears at most once, plus one grouped cell per slice */
+	/* a cell appears at most once, plus one bucket per column */
 	out.rows = palloc(sizeof(Datum) * (2 * view.ncells + view.nvalues[0] + view.nvalues[1] + 1));
 	out.nrows = 0;
 	out.primary = sens[1] > sens[0] ? 1 : 0;
-	sf = 1 - out.primary;
-	ns = view.nvalues[sf];
+	table.psens = sens[out.primary];
 
-	/* the slices' totals, and the slice field's own rule on them */
-	stotals = palloc0(sizeof(int64) * Max(ns, 1));
-	sstatus = palloc(sizeof(AnonStatus) * Max(ns, 1));
-	smembers = palloc(sizeof(char *) * Max(ns, 1));
-	for (int i = 0; i < view.ncells; i++)
-		stotals[view.pos[sf][i]] += basic ? view.cells[i]->metric_rows :
-			view.cells[i]->rows;
-	visible = anon_apply_threshold(ns, stotals, total, state->threshold,
-								   sens[sf], NULL, NULL, sstatus);
+	/* under the threshold in total nothing is shown, no label either */
+	if (!two_build_table(state, &view, &out, sens[1 - out.primary], basic,
+						 &table))
+		return construct_empty_array(rowtype);
+	if (anon_two_field_rule == ANON_TWO_FIELD_PROTECTED &&
+		table.psens != ANON_NOT_SENSITIVE &&
+		!two_protect_margins(&table))
+		return construct_empty_array(rowtype);
 
-	/* cells by slice, then by primary value */
-	order = palloc(sizeof(int) * Max(view.ncells, 1));
-	merged = palloc(sizeof(int) * Max(view.ncells, 1));
-	for (int i = 0; i < view.ncells; i++)
-		order[i] = i;
-	qsort_arg(order, view.ncells, sizeof(int), two_slice_cmp, &out);
-
-	for (int start = 0, end; start < view.ncells; start = end)
-	{
-		int			s = view.pos[sf][order[start]];
-		char	   *slabel = view.labels[sf][s];
-
-		for (end = start; end < view.ncells && view.pos[sf][order[end]] == s; end++)
-		{
-			if (sstatus[s] == ANON_GROUPED)
-				merged[nmerged++] = order[end];
-		}
-		if (sstatus[s] == ANON_GROUPED)
-			smembers[nsm++] = slabel;
-		else
-			two_emit_slice(&view, &out, order + start, end - start,
-						   slabel, &slabel, 1,
-						   !visible || sstatus[s] == ANON_HIDDEN,
-						   sens[out.primary], basic, state->threshold);
-	}
-	if (nsm > 0)
-	{
-		out.primary_only = true;
-		qsort_arg(merged, nmerged, sizeof(int), two_slice_cmp, &out);
-		two_emit_slice(&view, &out, merged, nmerged, GROUPED_LABEL, smembers, nsm,
-					   false, sens[out.primary], basic, state->threshold);
-	}
+	for (int i = 0; i < table.ncols; i++)
+		two_emit_column(&table, &view, &out, &table.cols[i], basic);
 
 	get_typlenbyvalalign(rowtype, &typlen, &typbyval, &typalign);
 	return construct_array(out.rows, out.nrows, rowtype, typlen, typbyval,

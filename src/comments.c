@@ -7,7 +7,10 @@
  * The state keeps the non-blank comments of the group in the aggregate's
  * memory context.  The final function returns NULL under the threshold and
  * otherwise the comments sorted by the input collation, so their order says
- * nothing about who wrote them or when.
+ * nothing about who wrote them or when.  The plain form's threshold counts
+ * comments; the form with an author column counts the distinct authors of
+ * the non-blank comments (a NULL author is nobody), so that one person's
+ * five comments do not reach a threshold of 5.
  *
  *-------------------------------------------------------------------------
  */
@@ -19,6 +22,7 @@
 #include "libpq/pqformat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/varlena.h"
 
@@ -36,6 +40,9 @@ typedef struct CommentsState
 	int64		n;
 	int64		size;			/* allocated length of comments */
 	text	  **comments;
+	bool		by_author;		/* the threshold counts distinct authors */
+	AnonKeyType author;
+	SubjectSet *authors;
 } CommentsState;
 
 PG_FUNCTION_INFO_V1(anon_comments_trans);
@@ -44,15 +51,25 @@ PG_FUNCTION_INFO_V1(anon_comments_serialize);
 PG_FUNCTION_INFO_V1(anon_comments_deserialize);
 PG_FUNCTION_INFO_V1(anon_comments_final);
 
-/* An empty state in mcxt. */
+/*
+ * An empty state in mcxt; with a valid author type, it counts the distinct
+ * authors (compared under collation).
+ */
 static CommentsState *
-comments_create(MemoryContext mcxt)
+comments_create(MemoryContext mcxt, Oid authortype, Oid collation)
 {
 	CommentsState *state = MemoryContextAllocZero(mcxt, sizeof(CommentsState));
 
 	state->mcxt = mcxt;
 	state->size = 16;
 	state->comments = MemoryContextAlloc(mcxt, sizeof(text *) * state->size);
+	state->by_author = OidIsValid(authortype);
+	if (state->by_author)
+	{
+		anon_key_type_init(&state->author, authortype, collation, mcxt,
+						   "author");
+		state->authors = anon_subjects_create(&state->author, mcxt);
+	}
 	return state;
 }
 
@@ -109,28 +126,42 @@ comments_blank(text *comment)
 
 /*
  * anon_comments_trans(internal, text [, int4]) RETURNS internal
+ * anon_comments_trans(internal, text, "any" author, int4) RETURNS internal
  *
- * Transition function: keep a non-blank comment.
+ * Transition function: keep a non-blank comment, and count its author.
  */
 Datum
 anon_comments_trans(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt = anon_agg_context(fcinfo, AGGNAME);
-	CommentsState *state = PG_ARGISNULL(0) ? comments_create(aggcxt) :
-		(CommentsState *) PG_GETARG_POINTER(0);
+	bool		with_author = PG_NARGS() > 3;
+	int			targ = with_author ? 3 : 2;
+	CommentsState *state;
 
-	if (PG_NARGS() > 2 && PG_ARGISNULL(2))
+	if (PG_ARGISNULL(0))
+		state = comments_create(aggcxt,
+								with_author ?
+								get_fn_expr_argtype(fcinfo->flinfo, 2) : InvalidOid,
+								PG_GET_COLLATION());
+	else
+		state = (CommentsState *) PG_GETARG_POINTER(0);
+
+	if (PG_NARGS() > targ && PG_ARGISNULL(targ))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("threshold must not be null")));
-	comments_set_threshold(state, PG_NARGS() > 2 ? PG_GETARG_INT32(2) :
+	comments_set_threshold(state, PG_NARGS() > targ ? PG_GETARG_INT32(targ) :
 						   anon_comment_threshold);
 	if (!PG_ARGISNULL(1))
 	{
 		text	   *comment = PG_GETARG_TEXT_PP(1);
 
 		if (!comments_blank(comment))
+		{
 			comments_add(state, comment);
+			if (with_author && !PG_ARGISNULL(2))
+				anon_subjects_add(state->authors, PG_GETARG_DATUM(2), false);
+		}
 	}
 	PG_RETURN_POINTER(state);
 }
@@ -156,11 +187,15 @@ anon_comments_combine(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(dst);
 	}
 	if (dst == NULL)
-		dst = comments_create(aggcxt);
+		dst = comments_create(aggcxt,
+							  src->by_author ? src->author.type : InvalidOid,
+							  src->by_author ? src->author.collation : InvalidOid);
 	if (src->threshold_known)
 		comments_set_threshold(dst, src->threshold);
 	for (int64 i = 0; i < src->n; i++)
 		comments_add(dst, src->comments[i]);
+	if (src->by_author)
+		anon_subjects_merge(dst->authors, src->authors);
 	PG_RETURN_POINTER(dst);
 }
 
@@ -180,6 +215,8 @@ anon_comments_serialize(PG_FUNCTION_ARGS)
 	pq_begintypsend(&buf);
 	pq_sendbyte(&buf, state->threshold_known);
 	pq_sendint32(&buf, state->threshold);
+	pq_sendint32(&buf, state->by_author ? state->author.type : InvalidOid);
+	pq_sendint32(&buf, state->by_author ? state->author.collation : InvalidOid);
 	pq_sendint64(&buf, state->n);
 	for (int64 i = 0; i < state->n; i++)
 	{
@@ -187,6 +224,13 @@ anon_comments_serialize(PG_FUNCTION_ARGS)
 
 		pq_sendint32(&buf, len);
 		pq_sendbytes(&buf, VARDATA_ANY(state->comments[i]), len);
+	}
+	if (state->by_author)
+	{
+		int			nest = anon_portable_settings();
+
+		anon_subjects_send(&buf, state->authors);
+		AtEOXact_GUC(true, nest);
 	}
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
@@ -204,18 +248,34 @@ anon_comments_deserialize(PG_FUNCTION_ARGS)
 	CommentsState *state;
 	int64		n;
 
+	bool		threshold_known;
+	int32		threshold;
+	Oid			authortype;
+	Oid			collation;
+
 	anon_agg_context(fcinfo, AGGNAME);
-	state = comments_create(CurrentMemoryContext);
 	initStringInfo(&buf);
 	appendBinaryStringInfo(&buf, VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes));
-	state->threshold_known = pq_getmsgbyte(&buf);
-	state->threshold = pq_getmsgint(&buf, 4);
+	threshold_known = pq_getmsgbyte(&buf);
+	threshold = pq_getmsgint(&buf, 4);
+	authortype = pq_getmsgint(&buf, 4);
+	collation = pq_getmsgint(&buf, 4);
+	state = comments_create(CurrentMemoryContext, authortype, collation);
+	state->threshold_known = threshold_known;
+	state->threshold = threshold;
 	n = pq_getmsgint64(&buf);
 	for (int64 i = 0; i < n; i++)
 	{
 		int			len = pq_getmsgint(&buf, 4);
 
 		comments_add(state, cstring_to_text_with_len(pq_getmsgbytes(&buf, len), len));
+	}
+	if (state->by_author)
+	{
+		int			nest = anon_portable_settings();
+
+		anon_subjects_recv(&buf, state->authors);
+		AtEOXact_GUC(true, nest);
 	}
 	pq_getmsgend(&buf);
 	pfree(buf.data);
@@ -257,6 +317,9 @@ anon_comments_final(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	state = (CommentsState *) PG_GETARG_POINTER(0);
 	if (state->n == 0 || state->n < state->threshold)
+		PG_RETURN_NULL();
+	if (state->by_author &&
+		anon_subjects_count(state->authors, false) < state->threshold)
 		PG_RETURN_NULL();
 	if (!OidIsValid(collation))
 		collation = DEFAULT_COLLATION_OID;

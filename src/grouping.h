@@ -29,9 +29,10 @@ typedef enum AnonStatus
 } AnonStatus;
 
 /*
- * Count of the bucket made of every group whose status is ANON_GROUPED.
- * Used when counts do not add up (distinct people in overlapping groups);
- * NULL means the bucket's count is the sum of its groups' counts.
+ * Count of the bucket made of every group whose status is not ANON_SHOWN
+ * (the grouped ones, or the hidden ones).  Used when counts do not add up
+ * (distinct people in overlapping groups); NULL means the bucket's count is
+ * the sum of its groups' counts.
  */
 typedef int64 (*AnonBucketCount) (void *arg, int ngroups,
 								  const AnonStatus *status);
@@ -41,7 +42,9 @@ typedef int64 (*AnonBucketCount) (void *arg, int ngroups,
  * (the order breaks ties).  counts[i] is what group i contributes towards the
  * threshold and total the count of the whole breakout.  Returns false when
  * total < threshold: every group is then ANON_HIDDEN and nothing about any
- * group may be shown.
+ * group may be shown, not even its label.  Otherwise the groups that are not
+ * shown (hidden or grouped) are none, or at least two that reach the
+ * threshold together (unless there are not enough groups).
  */
 extern bool anon_apply_threshold(int ngroups, const int64 *counts, int64 total,
 								 int64 threshold, AnonSensitivity sensitivity,

@@ -12,16 +12,25 @@
 #include "utils/guc.h"
 
 #include "anonymize.h"
+#include "keys.h"
 
 int			anon_threshold = 5;
 int			anon_min_threshold = 1;
 int			anon_mode = ANON_MODE_ENHANCED;
 int			anon_comment_threshold = 5;
 int			anon_tenant_default = ANON_TENANT_POLICY;
+int			anon_two_field_rule = ANON_TWO_FIELD_PROTECTED;
+bool		anon_show_grouped_members = false;
 
 static const struct config_enum_entry anon_tenant_default_options[] = {
 	{"policy", ANON_TENANT_POLICY, false},
 	{"all", ANON_TENANT_ALL, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry anon_two_field_rule_options[] = {
+	{"protected", ANON_TWO_FIELD_PROTECTED, false},
+	{"per_slice", ANON_TWO_FIELD_PER_SLICE, false},
 	{NULL, 0, false}
 };
 
@@ -65,7 +74,7 @@ AnonGucInit(void)
 							 "and shows the count of a small group but not its metric.",
 							 &anon_mode,
 							 ANON_MODE_ENHANCED, anon_mode_options,
-							 PGC_USERSET, 0,
+							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("anonymize.tenant_default",
@@ -74,6 +83,25 @@ AnonGucInit(void)
 							 "all: every tenant, whatever its policy.",
 							 &anon_tenant_default,
 							 ANON_TENANT_POLICY, anon_tenant_default_options,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("anonymize.two_field_rule",
+							 "How a breakout by two fields protects its cells against the one-field breakouts.",
+							 "protected: the one-field totals of both fields are treated as public and "
+							 "more cells are suppressed until no cell under the threshold can be derived from them; "
+							 "per_slice: each slice on its own, which lets a one-field total minus the shown "
+							 "cells reveal a small cell.",
+							 &anon_two_field_rule,
+							 ANON_TWO_FIELD_PROTECTED, anon_two_field_rule_options,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("anonymize.show_grouped_members",
+							 "Whether a \"Grouped for anonymity\" bucket lists the groups it merged.",
+							 "Listing them names small groups that exist; off shows the bucket without its members.",
+							 &anon_show_grouped_members,
+							 false,
 							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
 

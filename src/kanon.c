@@ -17,6 +17,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -33,7 +34,7 @@ anon_k_anonymity(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
-	char	   *relname = get_rel_name(relid);
+	char	   *relname;
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
@@ -42,6 +43,9 @@ anon_k_anonymity(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int64		k;
 
+	/* lock first, so that the names read below stay those of the relation */
+	LockRelationOid(relid, AccessShareLock);
+	relname = get_rel_name(relid);
 	if (relname == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),

@@ -37,19 +37,47 @@ anon_key_type_init(AnonKeyType *kt, Oid type, Oid collation,
 	bool		isvarlena;
 
 	if (!OidIsValid(type))
+	{
+		if (strcmp(what, "subject") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INDETERMINATE_DATATYPE),
+					 errmsg("could not determine the type of the breakout subject")));
+		if (strcmp(what, "author") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INDETERMINATE_DATATYPE),
+					 errmsg("could not determine the type of the comments' author")));
 		ereport(ERROR,
 				(errcode(ERRCODE_INDETERMINATE_DATATYPE),
-				 errmsg("could not determine the type of the breakout %s", what)));
+				 errmsg("could not determine the type of the breakout key")));
+	}
 	tc = lookup_type_cache(type, TYPECACHE_HASH_PROC_FINFO |
 						   TYPECACHE_EQ_OPR_FINFO | TYPECACHE_CMP_PROC_FINFO);
 	if (!OidIsValid(tc->hash_proc) || !OidIsValid(tc->eq_opr_finfo.fn_oid))
+	{
+		if (strcmp(what, "subject") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("cannot break out by a subject of type %s",
+							format_type_be(type)),
+					 errdetail("Type %s has no default hash operator class, so equal subjects cannot be recognized.",
+							   format_type_be(type)),
+					 errhint("Cast the subject to a type that has one, such as text.")));
+		if (strcmp(what, "author") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("cannot count authors of type %s",
+							format_type_be(type)),
+					 errdetail("Type %s has no default hash operator class, so equal authors cannot be recognized.",
+							   format_type_be(type)),
+					 errhint("Cast the author to a type that has one, such as text.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("cannot break out by a %s of type %s", what,
+				 errmsg("cannot break out by a key of type %s",
 						format_type_be(type)),
-				 errdetail("Type %s has no default hash operator class, so equal %ss cannot be recognized.",
-						   format_type_be(type), what),
-				 errhint("Cast the %s to a type that has one, such as text.", what)));
+				 errdetail("Type %s has no default hash operator class, so equal keys cannot be recognized.",
+						   format_type_be(type)),
+				 errhint("Cast the key to a type that has one, such as text.")));
+	}
 
 	kt->type = type;
 	/* arguments with conflicting collations leave none: use the default */

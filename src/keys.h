@@ -15,6 +15,8 @@
 #ifndef ANONYMIZE_KEYS_H
 #define ANONYMIZE_KEYS_H
 
+#include <math.h>
+
 #include "common/hashfn.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -22,6 +24,17 @@
 #include "grouping.h"
 
 #define GROUPED_LABEL "Grouped for anonymity"
+
+/* Values of anonymize.two_field_rule */
+typedef enum AnonTwoFieldRule
+{
+	ANON_TWO_FIELD_PROTECTED,	/* cells safe against both one-field totals */
+	ANON_TWO_FIELD_PER_SLICE	/* each slice on its own (leaks, see README) */
+} AnonTwoFieldRule;
+
+/* Settings of the breakouts, defined in guc.c */
+extern int	anon_two_field_rule;
+extern bool anon_show_grouped_members;
 
 /*
  * How values are hashed and compared: through the type's functions, or, for
@@ -54,7 +67,8 @@ typedef struct AnonKeyType
 
 /*
  * Fill kt for values of a type (error 42883 if the type has no default hash
- * operator class); what names the values in messages ("key", "subject").
+ * operator class); what names the values in messages ("key", "subject",
+ * "author").
  */
 extern void anon_key_type_init(AnonKeyType *kt, Oid type, Oid collation,
 							   MemoryContext mcxt, const char *what);
@@ -153,6 +167,47 @@ extern float8 anon_metric(float8 metric);
 
 /* Refuse a sum of metrics that overflowed (22003). */
 extern void anon_check_sum(float8 sum);
+
+/*
+ * A sum of metrics with Neumaier's compensation: the rounding error of each
+ * addition is kept apart in comp, so the total barely depends on the order
+ * in which rows arrive (serial or parallel).  An addition that overflows is
+ * refused (22003).
+ */
+typedef struct AnonSum
+{
+	float8		sum;
+	float8		comp;
+} AnonSum;
+
+/* Add x to a sum. */
+static inline void
+anon_sum_add(AnonSum *s, float8 x)
+{
+	float8		t = s->sum + x;
+
+	anon_check_sum(t);
+	if (fabs(s->sum) >= fabs(x))
+		s->comp += (s->sum - t) + x;
+	else
+		s->comp += (x - t) + s->sum;
+	s->sum = t;
+}
+
+/* Add the sum src to dst. */
+static inline void
+anon_sum_merge(AnonSum *dst, AnonSum src)
+{
+	anon_sum_add(dst, src.sum);
+	dst->comp += src.comp;
+}
+
+/* The value of a sum. */
+static inline float8
+anon_sum_value(AnonSum s)
+{
+	return s.sum + s.comp;
+}
 
 /* A text[] from C strings; NULL pointers become NULL elements. */
 extern Datum anon_text_array(char **strs, int n);

@@ -31,6 +31,17 @@ SELECT has_function('anonymize', 'anonymized_breakout',
 	ARRAY['anyelement', 'double precision', 'integer', 'anonymize.sensitivity', '"any"']);
 SELECT has_function('anonymize', 'anonymized_comments', ARRAY['text']);
 SELECT has_function('anonymize', 'anonymized_comments', ARRAY['text', 'integer']);
+SELECT has_function('anonymize', 'anonymized_comments', ARRAY['text', '"any"', 'integer']);
+-- the settings that weaken a breakout are a superuser's, and off by default
+LOAD 'anonymize';
+SELECT results_eq($$
+	SELECT name::text, context::text, boot_val FROM pg_settings
+	WHERE name IN ('anonymize.mode', 'anonymize.two_field_rule', 'anonymize.show_grouped_members')
+	ORDER BY name $$,
+	$$ VALUES ('anonymize.mode', 'superuser', 'enhanced'),
+	          ('anonymize.show_grouped_members', 'superuser', 'off'),
+	          ('anonymize.two_field_rule', 'superuser', 'protected') $$,
+	'mode, two_field_rule and show_grouped_members: superuser only, safe defaults');
 SELECT function_returns('anonymize', 'k_anonymity', ARRAY['regclass', 'text[]'], 'bigint');
 
 -- every function of the analytics side is PARALLEL SAFE; what writes is UNSAFE

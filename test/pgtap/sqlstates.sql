@@ -1,6 +1,6 @@
 -- SQLSTATEs of every error a user can cause with anonymized_breakout.
 BEGIN;
-SELECT plan(27);
+SELECT plan(33);
 
 CREATE TEMP TABLE r (k text, m float8);
 INSERT INTO r VALUES ('a', 1), ('b', 2);
@@ -65,8 +65,21 @@ CREATE ROLE sqlstates_analyst;
 SET LOCAL ROLE sqlstates_analyst;
 SELECT throws_ok($$SET anonymize.min_threshold = 1$$, '42501', NULL,
 	'a non-superuser cannot lower the floor');
+SELECT throws_ok($$SET anonymize.mode = basic$$, '42501', NULL,
+	'a non-superuser cannot switch to basic mode');
+SELECT throws_ok($$SET anonymize.two_field_rule = per_slice$$, '42501', NULL,
+	'a non-superuser cannot choose the per-slice rule');
+SELECT throws_ok($$SET anonymize.show_grouped_members = on$$, '42501', NULL,
+	'a non-superuser cannot list the members of buckets');
 RESET ROLE;
 SELECT throws_ok($$SET anonymize.mode = 'strict'$$, '22023', NULL, 'unknown mode');
+SELECT throws_ok($$SELECT anonymize.anonymized_breakout(k, m, 5, 'very_sensitive')
+	FROM (VALUES ('a', 1e308::float8), ('b', 1e308), ('c', 1), ('d', 1), ('e', 1)) AS v(k, m)$$, '22003',
+	'sum of the metric is out of range for type double precision', 'a bucket''s sum overflows with an error');
+SELECT throws_ok($$SELECT anonymize.anonymized_comments(m::text, point(0, 0), 1) FROM r$$, '42883',
+	'cannot count authors of type point');
+SELECT throws_ok($$SELECT anonymize.anonymized_comments(m::text, k, NULL) FROM r$$, '22004',
+	'threshold must not be null');
 
 SELECT * FROM finish();
 ROLLBACK;
