@@ -54,6 +54,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_rewrite.h"
 #include "catalog/pg_trigger.h"
 #include "commands/event_trigger.h"
 #include "commands/trigger.h"
@@ -101,6 +102,48 @@ typedef struct GuardTarget
 } GuardTarget;
 
 static bool guard_locked_by_me(Oid relid);
+
+/* The table of a rewrite rule, or InvalidOid. */
+static Oid
+guard_rule_table(Oid ruleoid)
+{
+	Relation	rel = table_open(RewriteRelationId, AccessShareLock);
+	ScanKeyData skey;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			relid = InvalidOid;
+
+	ScanKeyInit(&skey, Anum_pg_rewrite_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(ruleoid));
+	scan = systable_beginscan(rel, RewriteOidIndexId, true, NULL, 1, &skey);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		relid = ((Form_pg_rewrite) GETSTRUCT(tup))->ev_class;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return relid;
+}
+
+/* The table of a trigger, or InvalidOid. */
+static Oid
+guard_trigger_table(Oid tgoid)
+{
+	Relation	rel = table_open(TriggerRelationId, AccessShareLock);
+	ScanKeyData skey;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			relid = InvalidOid;
+
+	ScanKeyInit(&skey, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(tgoid));
+	scan = systable_beginscan(rel, TriggerOidIndexId, true, NULL, 1, &skey);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		relid = ((Form_pg_trigger) GETSTRUCT(tup))->tgrelid;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return relid;
+}
 
 /* The protect trigger of a relation (by name), or NULL. */
 static Trigger *
@@ -440,10 +483,14 @@ anon_guard_check_protected(Oid relid)
 
 /* Check the state of every protected table that may have changed. */
 static void
-guard_check_all(List *protected, Oid funcoid)
+guard_check_all(List *protected, List *named, Oid funcoid)
 {
 	List	   *touched = guard_touched(protected);
 	ListCell   *lc;
+
+	foreach(lc, named)
+		if (list_member_oid(protected, lfirst_oid(lc)))
+			touched = list_append_unique_oid(touched, lfirst_oid(lc));
 
 	foreach(lc, touched)
 	{
@@ -564,11 +611,33 @@ guard_query(SPIPlanPtr *plan, const char *sql, bool read_only)
 		elog(ERROR, "could not run \"%s\"", sql);
 }
 
-/* Check the commands that ddl_command_end reports. */
-static void
+/*
+ * The table a command's object belongs to, when the object is a table, a
+ * trigger or a rule; InvalidOid otherwise.  Commands on triggers and rules
+ * (ALTER TRIGGER ... DEPENDS ON EXTENSION, say) need not lock their table
+ * for DDL, so their tables are checked whatever the locks.
+ */
+static Oid
+guard_command_table(ObjectAddress *address)
+{
+	if (address->classId == RelationRelationId)
+		return address->objectId;
+	if (address->classId == TriggerRelationId)
+		return guard_trigger_table(address->objectId);
+	if (address->classId == RewriteRelationId)
+		return guard_rule_table(address->objectId);
+	return InvalidOid;
+}
+
+/*
+ * Check the commands that ddl_command_end reports; returns the protected
+ * tables whose triggers or rules they named.
+ */
+static List *
 guard_check_commands(void)
 {
 	static SPIPlanPtr plan = NULL;
+	List	   *named = NIL;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -579,11 +648,21 @@ guard_check_commands(void)
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
 		CollectedCommand *cmd = (CollectedCommand *) DatumGetPointer(d);
 
-		if (!isnull && cmd->type == SCT_AlterTable &&
+		if (isnull)
+			continue;
+		if (cmd->type == SCT_AlterTable &&
 			cmd->d.alterTable.classId == RelationRelationId)
 			guard_check_alter_table(cmd);
+		else if (cmd->type == SCT_Simple)
+		{
+			Oid			relid = guard_command_table(&cmd->d.simple.address);
+
+			if (OidIsValid(relid))
+				named = lappend_oid(named, anon_protection_root(relid));
+		}
 	}
 	SPI_finish();
+	return named;
 }
 
 /*
@@ -742,8 +821,9 @@ anon_guard(PG_FUNCTION_ARGS)
 		guard_check_dropped();
 	else if (strcmp(trigdata->event, "ddl_command_end") == 0)
 	{
-		guard_check_commands();
-		guard_check_all(protected, funcoid);
+		List	   *named = guard_check_commands();
+
+		guard_check_all(protected, named, funcoid);
 	}
 	PG_RETURN_VOID();
 }

@@ -1,6 +1,6 @@
 -- Catalog facts: objects, labels and settings of the extension.
 BEGIN;
-SELECT plan(38);
+SELECT plan(40);
 
 SELECT has_extension('anonymize');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'anonymize'), false,
