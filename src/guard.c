@@ -25,9 +25,10 @@
  *	  and of the command itself: no ALTER COLUMN TYPE of a column the trigger
  *	  names (its USING clause would rewrite the column without the trigger),
  *	  no ATTACH PARTITION of a table that holds rows, no DETACH PARTITION;
- *	- at sql_drop, the protect trigger of a table is never dropped unless the
- *	  table is dropped too (this covers DROP TRIGGER, DROP ... CASCADE and
- *	  drops through dependencies), and it is never renamed or copied;
+ *	- at sql_drop, the protect trigger of a table that stays is put back
+ *	  (DROP TRIGGER; so that pg_dump --clean output can be replayed), or the
+ *	  command is refused when it also dropped a column the trigger needs
+ *	  (DROP COLUMN ... CASCADE) or dropped the copy on a partition;
  *	- at ddl_command_start, DROP EXTENSION anonymize and DROP SCHEMA of its
  *	  schema are refused while any table is protected (once the extension is
  *	  dropped, no event trigger of it runs any more).
@@ -35,8 +36,8 @@
  * An error rolls the command back.  A registered table whose trigger does
  * not exist at all is accepted at ddl_command_end, because that is the state
  * a pg_dump restore passes through (the registry is loaded as data, the
- * trigger comes with the post-data section); the trigger cannot be dropped
- * afterwards, as sql_drop refuses that.
+ * trigger comes with the post-data section); once there, the trigger cannot
+ * be dropped, as sql_drop puts it back.
  *
  * Everything is read by catalog scans with no privilege checks: the guard
  * runs as whoever issues the DDL, who may have no USAGE on the schema.
@@ -76,6 +77,7 @@
 
 #include "anonymize.h"
 #include "guard.h"
+#include "protect.h"
 #include "registry.h"
 
 PG_FUNCTION_INFO_V1(anon_guard);
@@ -666,9 +668,12 @@ guard_check_commands(void)
 }
 
 /*
- * sql_drop: refuse dropping the protect trigger of a table that stays.  The
- * trigger is gone from the catalogs by now, so any dropped trigger of a
- * protected table that is left with no protect trigger is refused.
+ * sql_drop: a protected table that stays keeps its trigger.  The trigger is
+ * gone from the catalogs by now, so a protected table that a dropped trigger
+ * belonged to and that is left with no protect trigger gets it back from its
+ * registry row (the drop then changed nothing); unless the command dropped
+ * a column of the table too (the trigger may need it) or the table is a
+ * partition, which is refused.
  */
 static void
 guard_check_dropped(void)
@@ -677,7 +682,10 @@ guard_check_dropped(void)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	guard_query(&plan, "SELECT c.oid FROM pg_catalog.pg_event_trigger_dropped_objects() AS d "
+	guard_query(&plan, "SELECT c.oid, EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() AS col "
+					"  WHERE col.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+					"    AND col.objid OPERATOR(pg_catalog.=) c.oid AND col.objsubid OPERATOR(pg_catalog.<>) 0) "
+					"FROM pg_catalog.pg_event_trigger_dropped_objects() AS d "
 					"JOIN pg_catalog.pg_namespace AS n "
 					"  ON n.nspname OPERATOR(pg_catalog.=) d.address_names[1] "
 					"JOIN pg_catalog.pg_class AS c "
@@ -689,6 +697,8 @@ guard_check_dropped(void)
 		bool		isnull;
 		Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
 														   SPI_tuptable->tupdesc, 1, &isnull));
+		bool		column_dropped = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
+																SPI_tuptable->tupdesc, 2, &isnull));
 		AnonProtection reg;
 		Relation	rel;
 		bool		kept;
@@ -700,7 +710,23 @@ guard_check_dropped(void)
 			continue;
 		kept = guard_find_trigger(rel) != NULL;
 		relation_close(rel, AccessShareLock);
-		if (!kept)
+		if (kept)
+			continue;
+		if (OidIsValid(reg.relid) && reg.relid == relid && !column_dropped)
+		{
+			/*
+			 * The table stays: put its trigger back.  A DROP TRIGGER thus
+			 * changes nothing, which is what lets pg_dump --clean output (a
+			 * DROP TRIGGER, then a DROP TABLE) be replayed.
+			 */
+			anon_protect_reinstall(relid);
+			ereport(WARNING,
+					(errcode(ERRCODE_WARNING),
+					 errmsg("the anonymize trigger of table \"%s\" was put back",
+							get_rel_name(relid)),
+					 errdetail("Anonymization of a table cannot be disabled once enabled; only dropping the table removes it.")));
+		}
+		else
 			guard_refuse("cannot drop the anonymize trigger of table \"%s\"",
 						 get_rel_name(relid));
 	}

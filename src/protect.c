@@ -60,6 +60,7 @@
 
 #include "anonymize.h"
 #include "guard.h"
+#include "protect.h"
 #include "registry.h"
 #include "rules.h"
 
@@ -1072,10 +1073,9 @@ protect_register(Oid relid, ProtectOptions *opt)
  * before the trigger is made.
  */
 static void
-protect_install_trigger(Relation rel, ProtectOptions *opt, bool replace)
+protect_install_trigger(Relation rel, AnonProtection *reg, bool replace)
 {
 	CreateTrigStmt *stmt = makeNode(CreateTrigStmt);
-	AnonProtection reg;
 	char	  **args;
 	int			nargs;
 	Oid			funcoid = anon_protect_function_oid();
@@ -1085,11 +1085,10 @@ protect_install_trigger(Relation rel, ProtectOptions *opt, bool replace)
 
 	if (!OidIsValid(funcoid))
 		elog(ERROR, "function anonymize.protect_trigger() does not exist");
-	protect_registry_row(opt, &reg);
-	args = anon_protection_args(&reg, &nargs);
-	if (opt->when_condition)
+	args = anon_protection_args(reg, &nargs);
+	if (reg->when_condition)
 	{
-		qual = anon_condition_cook(rel, opt->when_condition, &rtable);
+		qual = anon_condition_cook(rel, reg->when_condition, &rtable);
 		anon_condition_check(qual);
 	}
 
@@ -1107,7 +1106,7 @@ protect_install_trigger(Relation rel, ProtectOptions *opt, bool replace)
 	stmt->events = TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE;
 	stmt->whenClause = NULL;	/* given cooked, below */
 
-	address = CreateTriggerFiringOn(stmt, opt->when_condition ? opt->when_condition : "",
+	address = CreateTriggerFiringOn(stmt, reg->when_condition ? reg->when_condition : "",
 									RelationGetRelid(rel), InvalidOid, InvalidOid,
 									InvalidOid, funcoid, InvalidOid, qual,
 									false, false, TRIGGER_FIRES_ALWAYS);
@@ -1205,7 +1204,12 @@ anon_protect(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	protect_register(RelationGetRelid(rel), &opt);
 	CommandCounterIncrement();
-	protect_install_trigger(rel, &opt, existed);
+	{
+		AnonProtection reg;
+
+		protect_registry_row(&opt, &reg);
+		protect_install_trigger(rel, &reg, existed);
+	}
 	/* protect() is no DDL command: check what the guard would check */
 	anon_guard_check_protected(RelationGetRelid(rel));
 	if (backfill)
@@ -1213,6 +1217,23 @@ anon_protect(PG_FUNCTION_ARGS)
 	SPI_finish();
 	table_close(rel, NoLock);	/* the lock is kept until commit */
 	PG_RETURN_VOID();
+}
+
+/*
+ * Put the trigger of a protected table back, as its registry row says, after
+ * a command dropped it (see guard.c); as the caller, like protect().
+ */
+void
+anon_protect_reinstall(Oid relid)
+{
+	Relation	rel = table_open(relid, ShareRowExclusiveLock);
+	AnonProtection reg;
+
+	if (!anon_protection_read(relid, &reg))
+		elog(ERROR, "table %u is not protected", relid);
+	anon_protection_grant_owner(relid);
+	protect_install_trigger(rel, &reg, false);
+	table_close(rel, NoLock);
 }
 
 /*

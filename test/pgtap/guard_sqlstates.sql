@@ -1,7 +1,7 @@
 -- SQLSTATEs of the errors of the guard, of the trigger's registry check and
 -- of what protect() refuses since 0.4.0.
 BEGIN;
-SELECT plan(20);
+SELECT plan(22);
 
 CREATE TABLE gev (id int, email text, kind text, day date,
 	low text GENERATED ALWAYS AS (lower(kind)) STORED);
@@ -43,7 +43,13 @@ SELECT throws_ok($$ALTER TABLE gparted ATTACH PARTITION gfull FOR VALUES FROM (0
 CREATE TABLE gpart1 PARTITION OF gparted FOR VALUES FROM (10) TO (20);
 SELECT throws_ok($$ALTER TABLE gparted DETACH PARTITION gpart1$$, '55000', NULL,
 	'detaching a partition');
-SELECT throws_ok($$DROP TRIGGER zzz_anonymize_protect ON gev$$, '55000', NULL, 'dropping the trigger');
+SELECT throws_ok($$DROP TRIGGER zzz_anonymize_protect ON gpart1$$, '2BP01', NULL,
+	'dropping the copy of the trigger on a partition');
+SET client_min_messages = error;
+SELECT lives_ok($$DROP TRIGGER zzz_anonymize_protect ON gev$$, 'dropping the trigger puts it back');
+RESET client_min_messages;
+SELECT is((SELECT count(*)::int FROM pg_trigger WHERE tgrelid = 'gev'::regclass
+           AND tgname = 'zzz_anonymize_protect' AND tgenabled = 'A'), 1, 'the trigger is back');
 SELECT throws_ok($$DROP EXTENSION anonymize$$, '2BP01', NULL, 'dropping the extension');
 
 -- protect()
