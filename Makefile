@@ -11,6 +11,7 @@ OBJS = \
 	src/breakout_two.o \
 	src/comments.o \
 	src/kanon.o \
+	src/normalize.o \
 	src/rules.o \
 	src/pseudonym.o \
 	src/protect.o \
