@@ -25,7 +25,7 @@ REGRESS = breakout_basics breakout_rules breakout_modes breakout_errors breakout
 	protect_rules protect_scope protect_errors protect_guard protect_forget protect_backfill \
 	protect_privileges protect_upgrade hostile_inputs privileges_analytics
 REGRESS_OPTS = --inputdir=. --load-extension=anonymize
-ISOLATION = pseudonym_first_insert forget_race pseudonym_deadlock
+ISOLATION = pseudonym_first_insert forget_race pseudonym_deadlock pseudonym_prepared
 ISOLATION_OPTS = --load-extension=anonymize
 
 PG_CPPFLAGS = -I$(srcdir)/src

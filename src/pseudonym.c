@@ -813,6 +813,35 @@ anon_forget(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(todo != NIL);
 }
 
+PG_FUNCTION_INFO_V1(anon_mark_pseudonym);
+
+/*
+ * anon_mark_pseudonym(pseudonym uuid, namespace text) RETURNS void
+ *
+ * Store the marker of a pseudonym that an earlier version made, which has
+ * none, unless it is there: for the upgrade script.
+ */
+Datum
+anon_mark_pseudonym(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *pseudonym = PG_GETARG_UUID_P(0);
+	char	   *ns = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	uint8		digest[ANON_DIGEST_LEN];
+	uint8		found[ANON_PSEUDONYM_LEN];
+	bool		mine;
+	Relation	rel;
+
+	anon_marker_digest(ns, anon_pseudonym_int8(pseudonym->data), digest);
+	if (anon_map_get(ns, digest, false, found, &mine))
+		PG_RETURN_VOID();
+	rel = anon_map_open();
+	anon_digest_lock(digest, true);
+	anon_map_insert(rel, digest, pseudonym->data);
+	anon_digest_lock(digest, false);
+	table_close(rel, NoLock);
+	PG_RETURN_VOID();
+}
+
 PG_FUNCTION_INFO_V1(anon_random_secret);
 
 /*
