@@ -23,7 +23,8 @@ DATA = sql/anonymize--0.1.0.sql sql/anonymize--0.1.0--0.2.0.sql sql/anonymize--0
 REGRESS = breakout_basics breakout_rules breakout_modes breakout_errors breakout_types breakout_parallel \
 	breakout_two_fields breakout_subjects breakout_comments k_anonymity breakout_parallel_forms breakout_random \
 	protect_rules protect_scope protect_errors protect_guard protect_forget protect_backfill \
-	protect_privileges protect_upgrade hostile_inputs privileges_analytics
+	protect_privileges protect_upgrade hostile_inputs privileges_analytics \
+	pseudonym_rewrite pseudonym_normalize
 REGRESS_OPTS = --inputdir=. --load-extension=anonymize
 ISOLATION = pseudonym_first_insert forget_race pseudonym_deadlock pseudonym_prepared
 ISOLATION_OPTS = --load-extension=anonymize

@@ -496,8 +496,8 @@ anon_cache_store(uint64 fp, uint64 check, const uint8 *pseudonym, bool mine)
 
 /*
  * If an identifier has the form of a pseudonym (the text of a version 4
- * uuid, or for a bigint column a positive number), set *form to its bigint
- * form and, for a uuid, bytes to the uuid; true if so.
+ * uuid, in either case, or for a bigint column a positive number), set
+ * *form to its bigint form and, for a uuid, bytes to the uuid; true if so.
  */
 static bool
 anon_pseudonym_form(const char *value, int len, bool int8col, int64 *form,
@@ -534,7 +534,9 @@ anon_pseudonym_form(const char *value, int len, bool int8col, int64 *form,
 				return false;
 			continue;
 		}
-		d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		d = c >= '0' && c <= '9' ? c - '0' :
+			c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+			c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 		if (d < 0)
 			return false;
 		if (hi < 0)
@@ -709,7 +711,8 @@ anon_forget_link(Relation rel, const char *ns, const char *value, uint8 *pseudon
  * Delete whatever links the pseudonyms in todo (a list of 16-byte arrays,
  * which grows) to other pseudonyms: their markers, and the rows that earlier
  * versions made when a pseudonym was written back into a protected column
- * (a pseudonym of the pseudonym's text or bigint form), in any namespace.
+ * (a pseudonym of the pseudonym's text, in either case, or bigint form), in
+ * any namespace.
  */
 static void
 anon_forget_chain(Relation rel, List *namespaces, List *todo)
@@ -718,11 +721,15 @@ anon_forget_chain(Relation rel, List *namespaces, List *todo)
 	{
 		uint8	   *p = list_nth(todo, i);
 		char		text[ANON_UUID_TEXT_LEN + 1];
+		char		upper[ANON_UUID_TEXT_LEN + 1];
 		char		number[MAXINT8LEN + 1];
 		int64		form = anon_pseudonym_int8(p);
 		ListCell   *lc;
 
 		anon_uuid_format(p, text);
+		for (int j = 0; j < ANON_UUID_TEXT_LEN; j++)
+			upper[j] = pg_ascii_toupper((unsigned char) text[j]);
+		upper[ANON_UUID_TEXT_LEN] = '\0';
 		pg_lltoa(form, number);
 		foreach(lc, namespaces)
 		{
@@ -735,6 +742,8 @@ anon_forget_chain(Relation rel, List *namespaces, List *todo)
 			if (anon_forget_link(rel, ns, text, next))
 				todo = lappend(todo, anon_copy_pseudonym(next));
 			if (anon_forget_link(rel, ns, number, next))
+				todo = lappend(todo, anon_copy_pseudonym(next));
+			if (anon_forget_link(rel, ns, upper, next))
 				todo = lappend(todo, anon_copy_pseudonym(next));
 		}
 	}
