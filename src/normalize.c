@@ -41,18 +41,18 @@ anon_lower_char(pg_wchar c)
 }
 
 /*
- * Lower-case len bytes of text of the database encoding into a new string;
- * sets *outlen.
+ * Lower-case len bytes of text of the database encoding into a new string
+ * (only ASCII letters if ascii_only); sets *outlen.
  */
 static char *
-anon_lower(const char *s, int len, int *outlen)
+anon_lower(const char *s, int len, bool ascii_only, int *outlen)
 {
 	/* a code point's lower case takes at most half as many bytes again */
 	unsigned char *out = palloc(len * 2 + 1);
 	unsigned char *o = out;
 	const unsigned char *p = (const unsigned char *) s;
 	const unsigned char *end = p + len;
-	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
+	bool		utf8 = GetDatabaseEncoding() == PG_UTF8 && !ascii_only;
 
 	while (p < end)
 	{
@@ -86,9 +86,11 @@ anon_isspace(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-/* Normalize an identifier held in bytes; see normalize.h. */
-const char *
-anon_normalize_bytes(const char *value, int len, int *outlen)
+/*
+ * Normalize len bytes; with ascii_only, fold ASCII letters only.
+ */
+static const char *
+anon_normalize_common(const char *value, int len, bool ascii_only, int *outlen)
 {
 	const char *start = value;
 	const char *end = value + len;
@@ -111,8 +113,25 @@ anon_normalize_bytes(const char *value, int len, int *outlen)
 	*outlen = end - start;
 	/* lower-case ASCII letters and other bytes are never changed by it */
 	if (email && fold)
-		return anon_lower(start, end - start, outlen);
+		return anon_lower(start, end - start, ascii_only, outlen);
 	return start;
+}
+
+/* Normalize an identifier held in bytes; see normalize.h. */
+const char *
+anon_normalize_bytes(const char *value, int len, int *outlen)
+{
+	return anon_normalize_common(value, len, false, outlen);
+}
+
+/* Normalize as earlier versions did under LC_CTYPE C; see normalize.h. */
+char *
+anon_normalize_ascii(const char *value)
+{
+	int			len;
+	const char *norm = anon_normalize_common(value, strlen(value), true, &len);
+
+	return norm ? pnstrdup(norm, len) : NULL;
 }
 
 /* Normalize an identifier into a new string; see normalize.h. */

@@ -25,6 +25,12 @@ extern char *anon_normalize(const char *value);
  */
 extern const char *anon_normalize_bytes(const char *value, int len, int *outlen);
 
+/*
+ * Normalize as versions before 0.4.0 did in a database whose LC_CTYPE was C:
+ * only ASCII letters are lower-cased.  For forget().
+ */
+extern char *anon_normalize_ascii(const char *value);
+
 /* The Unicode version whose lower-case mapping is used. */
 extern const char *anon_unicode_version(void);
 

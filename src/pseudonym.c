@@ -751,16 +751,23 @@ anon_forget_chain(Relation rel, List *namespaces, List *todo)
 
 /*
  * The forms an identifier given to forget() may have been hashed in: as
- * normalized, and, if it is a uuid or an integer, as the trigger writes a
- * uuid or bigint column's value (lower-case uuid, plain decimal).
+ * normalized; as versions before 0.4.0 normalized it in a database whose
+ * LC_CTYPE was C (only ASCII letters folded); and, if it is a uuid or an
+ * integer, as the trigger writes a uuid or bigint column's value (lower-case
+ * uuid, plain decimal).
  */
 static List *
-anon_forget_forms(const char *value)
+anon_forget_forms(const char *raw, const char *value)
 {
 	List	   *forms = list_make1(pstrdup(value));
 	int			len = strlen(value);
 	char	   *end;
 	long long	v;
+	char	   *ascii = anon_normalize_ascii(raw);
+
+	/* as earlier versions folded it in a database of LC_CTYPE C */
+	if (ascii != NULL && strcmp(ascii, value) != 0)
+		forms = lappend(forms, ascii);
 
 	if (len == 36 && value[8] == '-' && value[13] == '-' &&
 		value[18] == '-' && value[23] == '-' &&
@@ -795,7 +802,8 @@ anon_forget_forms(const char *value)
 Datum
 anon_forget(PG_FUNCTION_ARGS)
 {
-	char	   *value = anon_normalize(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	char	   *raw = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *value = anon_normalize(raw);
 	char	   *ns = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	List	   *namespaces;
 	List	   *todo = NIL;
@@ -806,7 +814,7 @@ anon_forget(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 	namespaces = anon_forget_namespaces(ns);
 	rel = anon_map_open();
-	foreach(lc, anon_forget_forms(value))
+	foreach(lc, anon_forget_forms(raw, value))
 	{
 		uint8		pseudonym[ANON_PSEUDONYM_LEN];
 
