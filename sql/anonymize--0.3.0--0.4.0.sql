@@ -60,6 +60,14 @@ $$;
 
 DROP FUNCTION @extschema@.mark_pseudonym(uuid, text);
 
+-- forget() tells every backend to empty its cache of pseudonyms through an
+-- invalidation of this view, which nothing else invalidates: ANALYZE and
+-- autovacuum of the map no longer empty the caches.
+CREATE VIEW @extschema@.forget_signal AS SELECT WHERE false;
+REVOKE ALL ON @extschema@.forget_signal FROM PUBLIC;
+COMMENT ON VIEW @extschema@.forget_signal IS
+	'no data: forget() invalidates it to empty every backend''s cache of pseudonyms';
+
 -- ==== end of pseudonyms and rules ====
 
 

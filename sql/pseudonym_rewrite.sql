@@ -98,5 +98,19 @@ SELECT count(*) AS map_rows FROM anonymize.pseudonyms;
 SELECT anonymize.forget('old@acme.com') AS old;
 SELECT count(*) AS map_rows FROM anonymize.pseudonyms;
 
+-- The backends' caches of pseudonyms survive ANALYZE of the map, and are
+-- emptied by TRUNCATE of the map (and by forget()).  The map row is deleted
+-- by hand here, which sends no invalidation, to show what the cache answers.
+CREATE TABLE rw_cache (email text);
+SELECT anonymize.protect('rw_cache', ARRAY['email=pseudonym']);
+INSERT INTO rw_cache VALUES ('cache@acme.com');
+DELETE FROM anonymize.pseudonyms WHERE lookup = map_key('p', 'default', 'cache@acme.com');
+ANALYZE anonymize.pseudonyms;
+INSERT INTO rw_cache VALUES ('cache@acme.com');
+SELECT count(DISTINCT email) AS pseudonyms FROM rw_cache;
+TRUNCATE anonymize.pseudonyms;
+INSERT INTO rw_cache VALUES ('cache@acme.com');
+SELECT count(DISTINCT email) AS pseudonyms FROM rw_cache;
+
 \c :regress_db
 DROP DATABASE anonymize_rewrite;

@@ -91,6 +91,9 @@ static uint64 *anon_pending = NULL; /* fingerprints of pending entries */
 static int	anon_npending = 0;
 static int	anon_maxpending = 0;
 static Oid	anon_map_relid = InvalidOid;	/* as last looked up */
+static Oid	anon_map_node = InvalidOid; /* the map's relfilenode, as cached */
+static Oid	anon_signal_relid = InvalidOid; /* anonymize.forget_signal */
+static bool anon_map_check = false; /* the map had an invalidation */
 static Oid	anon_secret_relid = InvalidOid;
 
 /* Forget every cached pseudonym. */
@@ -130,12 +133,23 @@ anon_pending_end(SubTransactionId subid, bool commit)
 	anon_npending = kept;
 }
 
-/* Relcache callback: the map or the secret may have changed. */
+/*
+ * Relcache callback: the map or the secret may have changed.  forget()
+ * signals through the relation anonymize.forget_signal, which nothing else
+ * invalidates, and the cache is emptied.  Invalidations of the map itself
+ * come mostly from ANALYZE and autovacuum: the map is then only checked at
+ * next use for a new relfilenode (TRUNCATE).  Without forget_signal (an
+ * extension not yet upgraded to 0.4.0), they empty the cache.
+ */
 static void
 anon_relcache_callback(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == anon_map_relid)
+	if (relid == InvalidOid ||
+		(OidIsValid(anon_signal_relid) && relid == anon_signal_relid) ||
+		(!OidIsValid(anon_signal_relid) && relid == anon_map_relid))
 		anon_cache_reset();
+	else if (relid == anon_map_relid)
+		anon_map_check = true;
 	if (relid == InvalidOid || relid == anon_secret_relid)
 		anon_secret_valid = false;
 }
@@ -406,12 +420,26 @@ anon_digest_lock(const uint8 *digest, bool acquire)
 		LockRelease(&tag, ExclusiveLock, false);
 }
 
-/* Open the map. */
+/*
+ * Open the map.  A map with another relfilenode than the cached pseudonyms
+ * were found in (truncated, or made anew) empties the cache.
+ */
 static Relation
 anon_map_open(void)
 {
+	Relation	rel;
+
 	anon_map_relid = anon_table_oid("pseudonyms");
-	return table_open(anon_map_relid, RowExclusiveLock);
+	anon_signal_relid = get_relname_relid("forget_signal",
+										  get_rel_namespace(anon_map_relid));
+	rel = table_open(anon_map_relid, RowExclusiveLock);
+	if (rel->rd_node.relNode != anon_map_node)
+	{
+		anon_cache_reset();
+		anon_map_node = rel->rd_node.relNode;
+	}
+	anon_map_check = false;
+	return rel;
 }
 
 /*
@@ -604,6 +632,8 @@ anon_pseudonym(const char *ns, const char *value, int len, bool int8col,
 
 	/* a forget() committed meanwhile empties the cache, even mid-transaction */
 	AcceptInvalidationMessages();
+	if (anon_map_check)
+		table_close(anon_map_open(), NoLock);
 	anon_load_secret();			/* may empty the cache */
 
 	if (anon_cache != NULL)
@@ -661,12 +691,13 @@ anon_map_delete(Relation rel, const uint8 *digest, uint8 *pseudonym)
 static List *
 anon_forget_namespaces(const char *ns)
 {
-	List	   *result = list_make2(pstrdup(ns), pstrdup("default"));
+	List	   *result = list_make1(pstrdup(ns));
 	MemoryContext cxt = CurrentMemoryContext;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT DISTINCT pg_catalog.substring(r, '=pseudonym:([^=]*)$') "
+	if (SPI_execute("SELECT 'default' UNION "
+					"SELECT pg_catalog.substring(r, '=pseudonym:([^=]*)$') "
 					"FROM anonymize.protection p, pg_catalog.unnest(p.rules) r",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the protected tables");
@@ -824,8 +855,13 @@ anon_forget(PG_FUNCTION_ARGS)
 	anon_forget_chain(rel, namespaces, list_copy(todo));
 	table_close(rel, NoLock);
 
-	/* this backend at once, every backend when this commits */
+	/*
+	 * This backend at once, every backend when this commits (through the map
+	 * too, for backends that run an earlier version of the library).
+	 */
 	anon_cache_reset();
+	if (OidIsValid(anon_signal_relid))
+		CacheInvalidateRelcacheByRelid(anon_signal_relid);
 	CacheInvalidateRelcacheByRelid(anon_map_relid);
 	PG_RETURN_BOOL(todo != NIL);
 }
