@@ -143,10 +143,3 @@ anon_normalize(const char *value)
 
 	return norm ? pnstrdup(norm, len) : NULL;
 }
-
-/* The Unicode version of the lower-case table; see normalize.h. */
-const char *
-anon_unicode_version(void)
-{
-	return ANON_UNICODE_VERSION;
-}

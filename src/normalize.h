@@ -31,7 +31,4 @@ extern const char *anon_normalize_bytes(const char *value, int len, int *outlen)
  */
 extern char *anon_normalize_ascii(const char *value);
 
-/* The Unicode version whose lower-case mapping is used. */
-extern const char *anon_unicode_version(void);
-
 #endif							/* ANONYMIZE_NORMALIZE_H */
