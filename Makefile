@@ -11,6 +11,7 @@ OBJS = \
 	src/breakout_two.o \
 	src/comments.o \
 	src/kanon.o \
+	src/normalize.o \
 	src/rules.o \
 	src/pseudonym.o \
 	src/secret.o \
@@ -24,9 +25,10 @@ DATA = sql/anonymize--0.1.0.sql sql/anonymize--0.1.0--0.2.0.sql sql/anonymize--0
 REGRESS = breakout_basics breakout_rules breakout_modes breakout_errors breakout_types breakout_parallel \
 	breakout_two_fields breakout_subjects breakout_comments k_anonymity breakout_parallel_forms breakout_random \
 	protect_rules protect_scope protect_errors protect_guard protect_forget protect_backfill \
-	protect_privileges protect_attacks protect_upgrade hostile_inputs privileges_analytics secret_key
+	protect_privileges protect_attacks protect_upgrade hostile_inputs privileges_analytics secret_key \
+	pseudonym_rewrite pseudonym_normalize
 REGRESS_OPTS = --inputdir=. --load-extension=anonymize
-ISOLATION = pseudonym_first_insert forget_race pseudonym_deadlock
+ISOLATION = pseudonym_first_insert forget_race pseudonym_deadlock pseudonym_prepared
 ISOLATION_OPTS = --load-extension=anonymize
 
 PG_CPPFLAGS = -I$(srcdir)/src

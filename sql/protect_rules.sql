@@ -43,6 +43,19 @@ INSERT INTO rules_events VALUES
 SELECT id, email, ip, ip_net, ip_text, seen_at, seen_local, note
 FROM rules_events ORDER BY id;
 
+-- truncate works in UTC: the same instant written by sessions in other time
+-- zones is stored the same (the hour and day of UTC, not of the session).
+CREATE TABLE rules_zones (zone text, at_hour timestamptz, at_day timestamptz);
+SELECT anonymize.protect('rules_zones', ARRAY['at_hour=truncate:hour', 'at_day=truncate:day']);
+SET timezone = 'Asia/Kolkata';
+INSERT INTO rules_zones VALUES ('Asia/Kolkata', '2024-05-01 20:42:13+00', '2024-05-01 20:42:13+00');
+SET timezone = 'America/St_Johns';
+INSERT INTO rules_zones VALUES ('America/St_Johns', '2024-05-01 20:42:13+00', '2024-05-01 20:42:13+00');
+SET timezone = 'UTC';
+INSERT INTO rules_zones VALUES ('UTC', '2024-05-01 20:42:13+00', '2024-05-01 20:42:13+00');
+SELECT zone, at_hour, at_day FROM rules_zones ORDER BY zone;
+DROP TABLE rules_zones;
+
 -- Pseudonyms: one per person (identifiers are trimmed, e-mails lower-cased),
 -- NULL and blank identifiers stay NULL, none equals what came in.
 SELECT id,

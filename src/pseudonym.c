@@ -29,7 +29,6 @@
 #include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
-#include "utils/formatting.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -41,6 +40,7 @@
 #include "utils/uuid.h"
 
 #include "anonymize.h"
+#include "normalize.h"
 #include "pseudonym.h"
 #include "secret.h"
 
@@ -49,23 +49,27 @@
 
 /*
  * A cached pseudonym.  The cache spares the HMAC and the index lookup for a
- * returning person: it is keyed by a 64-bit hash of "namespace\0identifier"
- * and keeps the full key to verify a hit, in the entry itself when it is
- * short (one memory access per lookup).  It lives in backend memory only.
+ * returning person.  It is keyed by a 64-bit hash of "namespace\0identifier"
+ * and verifies a hit with a second, independent 64-bit hash: it never holds
+ * the identifier itself, so a core dump of the backend shows no identifier.
+ *
+ * An entry whose map row the current transaction wrote (or found written by
+ * it) is pending: it carries the subtransaction that wrote it, and goes away
+ * with it if that subtransaction, or the transaction, aborts or is prepared
+ * (a prepared transaction may yet be rolled back).  Committing makes pending
+ * entries plain.  Other entries are only dropped when the map is changed by
+ * forget() or the cache is full.
  */
-#define ANON_CACHE_INLINE 40
-
 typedef struct CacheEntry
 {
-	uint64		fp;				/* hash_bytes_extended of the key */
+	uint64		fp;				/* hash_bytes_extended of the key, seed 0 */
+	uint64		check;			/* the same with another seed */
 	char		status;			/* used by simplehash */
-	int			keylen;
+	SubTransactionId subid;		/* pending since then; 0 if committed */
 	uint8		pseudonym[ANON_PSEUDONYM_LEN];
-	char	   *longkey;		/* the key, if longer than ANON_CACHE_INLINE */
-	char		shortkey[ANON_CACHE_INLINE];
 } CacheEntry;
 
-#define CACHE_KEY(e) ((e)->keylen <= ANON_CACHE_INLINE ? (e)->shortkey : (e)->longkey)
+#define ANON_CHECK_SEED UINT64CONST(0x9E3779B97F4A7C15)
 
 #define SH_PREFIX			pcache
 #define SH_ELEMENT_TYPE		CacheEntry
@@ -81,7 +85,13 @@ typedef struct CacheEntry
 static const uint8 *anon_secret = NULL;	/* owned by secret.c */
 static MemoryContext anon_cache_cxt = NULL;
 static pcache_hash *anon_cache = NULL;
+static uint64 *anon_pending = NULL; /* fingerprints of pending entries */
+static int	anon_npending = 0;
+static int	anon_maxpending = 0;
 static Oid	anon_map_relid = InvalidOid;	/* as last looked up */
+static Oid	anon_map_node = InvalidOid; /* the map's relfilenode, as cached */
+static Oid	anon_signal_relid = InvalidOid; /* anonymize.forget_signal */
+static bool anon_map_check = false; /* the map had an invalidation */
 
 /* Forget every cached pseudonym. */
 static void
@@ -90,34 +100,85 @@ anon_cache_reset(void)
 	if (anon_cache_cxt)
 		MemoryContextReset(anon_cache_cxt);
 	anon_cache = NULL;
-}
-
-/* Relcache callback: the map may have changed. */
-static void
-anon_relcache_callback(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == anon_map_relid)
-		anon_cache_reset();
-}
-
-/* Transaction callback: entries added by an aborted transaction are void. */
-static void
-anon_xact_callback(XactEvent event, void *arg)
-{
-	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-		anon_cache_reset();
+	anon_pending = NULL;
+	anon_npending = 0;
+	anon_maxpending = 0;
 }
 
 /*
- * Subtransaction callback: so are entries added by an aborted savepoint or
- * exception block, whose map rows are gone.
+ * Drop the pending entries written since subtransaction subid (all of them
+ * for InvalidSubTransactionId), or, if commit, make them all plain.
+ */
+static void
+anon_pending_end(SubTransactionId subid, bool commit)
+{
+	int			kept = 0;
+
+	for (int i = 0; i < anon_npending; i++)
+	{
+		CacheEntry *entry = anon_cache ? pcache_lookup(anon_cache, anon_pending[i]) : NULL;
+
+		if (entry == NULL || entry->subid == 0)
+			continue;
+		if (commit)
+			entry->subid = 0;
+		else if (entry->subid >= subid)
+			pcache_delete_item(anon_cache, entry);
+		else
+			anon_pending[kept++] = anon_pending[i];
+	}
+	anon_npending = kept;
+}
+
+/*
+ * Relcache callback: the map may have changed.  forget()
+ * signals through the relation anonymize.forget_signal, which nothing else
+ * invalidates, and the cache is emptied.  Invalidations of the map itself
+ * come mostly from ANALYZE and autovacuum: the map is then only checked at
+ * next use for a new relfilenode (TRUNCATE).  Without forget_signal (an
+ * extension not yet upgraded to 0.4.0), they empty the cache.
+ */
+static void
+anon_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid ||
+		(OidIsValid(anon_signal_relid) && relid == anon_signal_relid) ||
+		(!OidIsValid(anon_signal_relid) && relid == anon_map_relid))
+		anon_cache_reset();
+	else if (relid == anon_map_relid)
+		anon_map_check = true;
+}
+
+/* Transaction callback: pending entries become plain, or void. */
+static void
+anon_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			anon_pending_end(InvalidSubTransactionId, true);
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			anon_pending_end(InvalidSubTransactionId, false);
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Subtransaction callback: the entries written by an aborted savepoint or
+ * exception block (or its children), whose map rows are gone, are void.
  */
 static void
 anon_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					  SubTransactionId parentSubid, void *arg)
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB)
-		anon_cache_reset();
+		anon_pending_end(mySubid, false);
 }
 
 /* Register the invalidation callbacks. */
@@ -144,50 +205,6 @@ anon_load_secret(void)
 		anon_cache_reset();
 }
 
-/* Normalize an identifier held in bytes; see pseudonym.h. */
-const char *
-anon_normalize_bytes(const char *value, int len, int *outlen)
-{
-	const char *start = value;
-	const char *end = value + len;
-	bool		email = false;
-	bool		fold = false;
-
-	while (start < end && isspace((unsigned char) *start))
-		start++;
-	while (end > start && isspace((unsigned char) end[-1]))
-		end--;
-	if (start == end)
-		return NULL;
-	for (const char *p = start; p < end; p++)
-	{
-		if (*p == '@')
-			email = true;
-		else if (IS_HIGHBIT_SET(*p) || (*p >= 'A' && *p <= 'Z'))
-			fold = true;
-	}
-	*outlen = end - start;
-	/* lower-case ASCII letters and other bytes are never changed by it */
-	if (email && fold)
-	{
-		char	   *lower = str_tolower(start, end - start, DEFAULT_COLLATION_OID);
-
-		*outlen = strlen(lower);
-		return lower;
-	}
-	return start;
-}
-
-/* Normalize an identifier into a new string; see pseudonym.h. */
-char *
-anon_normalize(const char *value)
-{
-	int			len;
-	const char *norm = anon_normalize_bytes(value, strlen(value), &len);
-
-	return norm ? pnstrdup(norm, len) : NULL;
-}
-
 /* Keyed hash of (purpose, namespace, value); see pseudonym.h. */
 void
 anon_keyed_hash(char purpose, const char *ns, const char *value, int len,
@@ -212,128 +229,238 @@ anon_keyed_hash(char purpose, const char *ns, const char *value, int len,
 }
 
 /*
- * Scan the map's primary key for a digest; true and the pseudonym if a row
- * is visible to the snapshot.  (A dirty snapshot also notes in its xmin or
- * xmax another transaction that is inserting or deleting the row found.)
+ * What a scan of the map's primary key found.  A dirty snapshot also shows
+ * rows that other transactions are inserting or deleting: xwait is then the
+ * transaction to wait for.  mine tells a row this transaction inserted.
  */
-static bool
-anon_map_scan(Relation rel, Snapshot snapshot, const uint8 *digest,
-			  uint8 *pseudonym)
+typedef struct MapRow
+{
+	bool		found;
+	bool		mine;
+	TransactionId xwait;
+	ItemPointerData tid;
+	uint8		pseudonym[ANON_PSEUDONYM_LEN];
+} MapRow;
+
+/*
+ * Scan the map's primary key for a digest with a dirty snapshot.  Being no
+ * MVCC snapshot, it takes no SSI predicate lock: the lock on the digest and
+ * the wait for in-progress writers are the concurrency control of the map,
+ * at every isolation level.
+ */
+static void
+anon_map_scan(Relation rel, const uint8 *digest, MapRow *row)
 {
 	bytea	   *key = palloc(VARHDRSZ + ANON_DIGEST_LEN);
 	ScanKeyData skey;
+	SnapshotData dirty;
 	SysScanDesc scan;
 	HeapTuple	tup;
-	bool		found = false;
 
 	SET_VARSIZE(key, VARHDRSZ + ANON_DIGEST_LEN);
 	memcpy(VARDATA(key), digest, ANON_DIGEST_LEN);
 	ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_BYTEAEQ,
 				PointerGetDatum(key));
+	InitDirtySnapshot(dirty);
 	scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true,
-							  snapshot, 1, &skey);
+							  &dirty, 1, &skey);
 	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
+	row->found = HeapTupleIsValid(tup);
+	row->mine = false;
+	row->xwait = InvalidTransactionId;
+	if (row->found)
 	{
 		bool		isnull;
 		Datum		d = heap_getattr(tup, 2, RelationGetDescr(rel), &isnull);
 
-		memcpy(pseudonym, DatumGetUUIDP(d)->data, ANON_PSEUDONYM_LEN);
-		found = true;
+		memcpy(row->pseudonym, DatumGetUUIDP(d)->data, ANON_PSEUDONYM_LEN);
+		row->tid = tup->t_self;
+		row->xwait = TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax;
+		row->mine = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetRawXmin(tup->t_data));
 	}
 	systable_endscan(scan);
 	pfree(key);
-	return found;
 }
 
-/* Store a new random pseudonym for a digest. */
+/* Insert a map row. */
 static void
-anon_map_store(Relation rel, const uint8 *digest, uint8 *pseudonym)
+anon_map_insert(Relation rel, const uint8 *digest, const uint8 *pseudonym)
 {
 	bytea	   *key = palloc(VARHDRSZ + ANON_DIGEST_LEN);
-	pg_uuid_t	uuid;
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 	HeapTuple	tup;
 
-	if (!pg_strong_random(uuid.data, ANON_PSEUDONYM_LEN))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate random values")));
-	uuid.data[6] = (uuid.data[6] & 0x0f) | 0x40;	/* version 4 */
-	uuid.data[8] = (uuid.data[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
 	SET_VARSIZE(key, VARHDRSZ + ANON_DIGEST_LEN);
 	memcpy(VARDATA(key), digest, ANON_DIGEST_LEN);
 	values[0] = PointerGetDatum(key);
-	values[1] = UUIDPGetDatum(&uuid);
+	values[1] = UUIDPGetDatum((pg_uuid_t *) pseudonym);
 
 	/* insert the row and its index entries, as is done for a catalog */
 	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
 	CatalogTupleInsert(rel, tup);
 	heap_freetuple(tup);
 	pfree(key);
-	memcpy(pseudonym, uuid.data, ANON_PSEUDONYM_LEN);
+}
+
+/* Write a pseudonym as the text of a uuid (lower case, with NUL). */
+void
+anon_uuid_format(const uint8 *pseudonym, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 0; i < ANON_PSEUDONYM_LEN; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*out++ = '-';
+		*out++ = hex[pseudonym[i] >> 4];
+		*out++ = hex[pseudonym[i] & 0x0F];
+	}
+	*out = '\0';
 }
 
 /*
- * Find the pseudonym of a lookup digest in the map, storing a new one if
- * there is none.
- *
- * The map is read with the latest snapshot.  A person not found is created
- * under a short lock on the digest, after a dirty-snapshot scan: a row that
- * another transaction is inserting or deleting is waited for, and the lookup
- * starts again.  So two sessions storing the same new person end with one
- * row and no error, at every isolation level, without subtransactions.  The
- * writer needs no privilege on the map: it is written directly.
+ * The bigint form of a pseudonym, as the trigger stores it: the first eight
+ * bytes, sign bit cleared, 0 made 1.  (They include the uuid's version
+ * nibble, so 59 bits vary; kept, for a change would change every stored
+ * bigint pseudonym.)
+ */
+int64
+anon_pseudonym_int8(const uint8 *pseudonym)
+{
+	uint64		v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | pseudonym[i];
+	v &= PG_INT64_MAX;
+	return v == 0 ? 1 : (int64) v;
+}
+
+/*
+ * The digest of the marker of a pseudonym in a namespace: the map row that
+ * tells a value already is a pseudonym there.  It is keyed by the bigint
+ * form, so that one row serves uuid, text and bigint columns.
  */
 static void
-anon_map_get(const uint8 *digest, uint8 *pseudonym)
+anon_marker_digest(const char *ns, int64 form, uint8 *digest)
+{
+	char		buf[MAXINT8LEN + 1];
+	int			len = pg_lltoa(form, buf);
+
+	anon_keyed_hash(ANON_PURPOSE_MARKER, ns, buf, len, digest);
+}
+
+/* Store a new random pseudonym for a digest, and its marker. */
+static void
+anon_map_store(Relation rel, const char *ns, const uint8 *digest,
+			   uint8 *pseudonym)
+{
+	uint8		marker[ANON_DIGEST_LEN];
+
+	if (!pg_strong_random(pseudonym, ANON_PSEUDONYM_LEN))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random values")));
+	pseudonym[6] = (pseudonym[6] & 0x0f) | 0x40;	/* version 4 */
+	pseudonym[8] = (pseudonym[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
+	anon_map_insert(rel, digest, pseudonym);
+	anon_marker_digest(ns, anon_pseudonym_int8(pseudonym), marker);
+	anon_map_insert(rel, marker, pseudonym);
+}
+
+/* Take or release the short lock on a digest. */
+static void
+anon_digest_lock(const uint8 *digest, bool acquire)
+{
+	LOCKTAG		tag;
+	uint32		key1;
+	uint32		key2;
+
+	/* an advisory lock tag that SQL's advisory lock functions never use */
+	memcpy(&key1, digest, sizeof(key1));
+	memcpy(&key2, digest + sizeof(key1), sizeof(key2));
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, key1, key2, ANON_LOCK_FIELD4);
+	if (acquire)
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	else
+		LockRelease(&tag, ExclusiveLock, false);
+}
+
+/*
+ * Open the map.  A map with another relfilenode than the cached pseudonyms
+ * were found in (truncated, or made anew) empties the cache.
+ */
+static Relation
+anon_map_open(void)
+{
+	Relation	rel;
+
+	anon_map_relid = anon_table_oid("pseudonyms");
+	anon_signal_relid = get_relname_relid("forget_signal",
+										  get_rel_namespace(anon_map_relid));
+	rel = table_open(anon_map_relid, RowExclusiveLock);
+	if (rel->rd_node.relNode != anon_map_node)
+	{
+		anon_cache_reset();
+		anon_map_node = rel->rd_node.relNode;
+	}
+	anon_map_check = false;
+	return rel;
+}
+
+/*
+ * Find the row of a digest, waiting for any transaction that is inserting
+ * or deleting it; with create, store a new pseudonym (and its marker, in
+ * namespace ns) if there is none.  Sets *mine if the row found or made was
+ * written by this transaction.  False if there is no row.
+ *
+ * A person not found is created under a short lock on the digest, after a
+ * second scan: a row that another transaction is inserting or deleting is
+ * waited for, and the lookup starts again.  So two sessions storing the same
+ * new person end with one row and no error, at every isolation level,
+ * without subtransactions.  The writer needs no privilege on the map.
+ */
+static bool
+anon_map_get(const char *ns, const uint8 *digest, bool create,
+			 uint8 *pseudonym, bool *mine)
 {
 	for (;;)
 	{
-		Relation	rel;
-		Snapshot	snapshot;
-		SnapshotData dirty;
-		LOCKTAG		tag;
-		uint32		key1;
-		uint32		key2;
-		TransactionId xwait;
-		bool		found;
+		Relation	rel = anon_map_open();
+		MapRow		row;
 
-		anon_map_relid = anon_table_oid("pseudonyms");
-		rel = table_open(anon_map_relid, RowExclusiveLock);
-		snapshot = RegisterSnapshot(GetLatestSnapshot());
-		found = anon_map_scan(rel, snapshot, digest, pseudonym);
-		UnregisterSnapshot(snapshot);
-		if (found)
+		anon_map_scan(rel, digest, &row);
+		if (!row.found && create)
 		{
-			table_close(rel, NoLock);
-			return;
+			anon_digest_lock(digest, true);
+			anon_map_scan(rel, digest, &row);
+			if (!row.found)
+			{
+				anon_map_store(rel, ns, digest, row.pseudonym);
+				row.mine = true;
+			}
+			anon_digest_lock(digest, false);
+			if (!row.found)
+				row.found = true;
 		}
-
-		/* an advisory lock tag that SQL's advisory lock functions never use */
-		memcpy(&key1, digest, sizeof(key1));
-		memcpy(&key2, digest + sizeof(key1), sizeof(key2));
-		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, key1, key2, ANON_LOCK_FIELD4);
-		(void) LockAcquire(&tag, ExclusiveLock, false, false);
-		InitDirtySnapshot(dirty);
-		found = anon_map_scan(rel, &dirty, digest, pseudonym);
-		xwait = TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax;
-		if (!found)
-			anon_map_store(rel, digest, pseudonym);
-		LockRelease(&tag, ExclusiveLock, false);
 		table_close(rel, NoLock);
 
-		if (!found || !TransactionIdIsValid(xwait))
-			return;
-		/* another transaction is storing or forgetting this person */
-		XactLockTableWait(xwait, NULL, NULL, XLTW_None);
+		if (TransactionIdIsValid(row.xwait))
+		{
+			/* another transaction is storing or forgetting this person */
+			XactLockTableWait(row.xwait, NULL, NULL, XLTW_None);
+			continue;
+		}
+		if (row.found)
+			memcpy(pseudonym, row.pseudonym, ANON_PSEUDONYM_LEN);
+		*mine = row.mine;
+		return row.found;
 	}
 }
 
-/* Remember a pseudonym in the backend cache. */
+/* Remember a pseudonym in the backend cache, as pending if mine. */
 static void
-anon_cache_store(uint64 fp, const char *key, int keylen, const uint8 *pseudonym)
+anon_cache_store(uint64 fp, uint64 check, const uint8 *pseudonym, bool mine)
 {
 	CacheEntry *entry;
 	bool		found;
@@ -346,87 +473,390 @@ anon_cache_store(uint64 fp, const char *key, int keylen, const uint8 *pseudonym)
 		anon_cache_reset();
 	if (anon_cache == NULL)
 		anon_cache = pcache_create(anon_cache_cxt, 1024, NULL);
+	if (mine && anon_npending == anon_maxpending)
+	{
+		anon_maxpending = Max(64, anon_maxpending * 2);
+		anon_pending = anon_pending == NULL ?
+			MemoryContextAlloc(anon_cache_cxt, anon_maxpending * sizeof(uint64)) :
+			repalloc(anon_pending, anon_maxpending * sizeof(uint64));
+	}
 	entry = pcache_insert(anon_cache, fp, &found);
-	if (found && entry->keylen > ANON_CACHE_INLINE)
-		pfree(entry->longkey);	/* a colliding key: replace it */
-	entry->keylen = keylen;
-	if (keylen > ANON_CACHE_INLINE)
-		entry->longkey = MemoryContextAlloc(anon_cache_cxt, keylen);
-	memcpy(CACHE_KEY(entry), key, keylen);
+	entry->check = check;
+	entry->subid = mine ? GetCurrentSubTransactionId() : 0;
 	memcpy(entry->pseudonym, pseudonym, ANON_PSEUDONYM_LEN);
+	if (mine)
+		anon_pending[anon_npending++] = fp;
+}
+
+/*
+ * If an identifier has the form of a pseudonym (the text of a version 4
+ * uuid, in either case, or for a bigint column a positive number), set
+ * *form to its bigint form and, for a uuid, bytes to the uuid; true if so.
+ */
+static bool
+anon_pseudonym_form(const char *value, int len, bool int8col, int64 *form,
+					uint8 *bytes, bool *isuuid)
+{
+	if (int8col)
+	{
+		uint64		v = 0;
+
+		if (len < 1 || len > 19 || value[0] == '0')
+			return false;
+		for (int i = 0; i < len; i++)
+		{
+			if (value[i] < '0' || value[i] > '9')
+				return false;
+			v = v * 10 + (value[i] - '0');
+		}
+		if (v > PG_INT64_MAX)
+			return false;
+		*form = (int64) v;
+		*isuuid = false;
+		return true;
+	}
+	if (len != 36)
+		return false;
+	for (int i = 0, j = 0, hi = -1; i < 36; i++)
+	{
+		char		c = value[i];
+		int			d;
+
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+		{
+			if (c != '-')
+				return false;
+			continue;
+		}
+		d = c >= '0' && c <= '9' ? c - '0' :
+			c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+			c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		if (d < 0)
+			return false;
+		if (hi < 0)
+			hi = d;
+		else
+		{
+			bytes[j++] = (uint8) ((hi << 4) | d);
+			hi = -1;
+		}
+	}
+	if ((bytes[6] >> 4) != 4 || (bytes[8] & 0xC0) != 0x80)
+		return false;
+	*form = anon_pseudonym_int8(bytes);
+	*isuuid = true;
+	return true;
+}
+
+/*
+ * Whether a value already is a pseudonym of the namespace (its marker is in
+ * the map): then *pseudonym is that pseudonym, and the value is stored as it
+ * is.  Without this, an upsert that writes EXCLUDED back (EXCLUDED went
+ * through the insert trigger), or a pseudonym copied from another table,
+ * would be pseudonymized again.
+ */
+static bool
+anon_marker_get(const char *ns, const char *value, int len, bool int8col,
+				uint8 *pseudonym, bool *mine)
+{
+	int64		form;
+	uint8		bytes[ANON_PSEUDONYM_LEN];
+	bool		isuuid;
+	uint8		digest[ANON_DIGEST_LEN];
+
+	if (!anon_pseudonym_form(value, len, int8col, &form, bytes, &isuuid))
+		return false;
+	anon_marker_digest(ns, form, digest);
+	if (!anon_map_get(ns, digest, false, pseudonym, mine))
+		return false;
+	return !isuuid || memcmp(bytes, pseudonym, ANON_PSEUDONYM_LEN) == 0;
 }
 
 /* The pseudonym of a normalized identifier; see pseudonym.h. */
 void
-anon_pseudonym(const char *ns, const char *value, int len, uint8 *pseudonym)
+anon_pseudonym(const char *ns, const char *value, int len, bool int8col,
+			   uint8 *pseudonym)
 {
 	int			nslen = strlen(ns);
-	int			keylen = nslen + 1 + len;
+	int			keylen = 1 + nslen + 1 + len;
 	char		buf[256];
 	char	   *key = keylen <= sizeof(buf) ? buf : palloc(keylen);
 	uint64		fp;
+	uint64		check;
+	bool		mine;
 	uint8		digest[ANON_DIGEST_LEN];
 
-	memcpy(key, ns, nslen + 1);
-	memcpy(key + nslen + 1, value, len);
+	/* the kind of column is part of the key: "12" can be a bigint pseudonym */
+	key[0] = int8col ? 'b' : 't';
+	memcpy(key + 1, ns, nslen + 1);
+	memcpy(key + 1 + nslen + 1, value, len);
 	fp = hash_bytes_extended((const unsigned char *) key, keylen, 0);
+	check = hash_bytes_extended((const unsigned char *) key, keylen,
+								ANON_CHECK_SEED);
+	if (key != buf)
+		pfree(key);
 
+	/* a forget() committed meanwhile empties the cache, even mid-transaction */
+	AcceptInvalidationMessages();
+	if (anon_map_check)
+		table_close(anon_map_open(), NoLock);
 	anon_load_secret();			/* may empty the cache */
 
 	if (anon_cache != NULL)
 	{
 		CacheEntry *entry = pcache_lookup(anon_cache, fp);
 
-		if (entry && entry->keylen == keylen &&
-			memcmp(CACHE_KEY(entry), key, keylen) == 0)
+		if (entry && entry->check == check)
 		{
 			memcpy(pseudonym, entry->pseudonym, ANON_PSEUDONYM_LEN);
 			return;
 		}
 	}
 
-	anon_keyed_hash(ANON_PURPOSE_LOOKUP, ns, value, len, digest);
-	anon_map_get(digest, pseudonym);
-
-	anon_cache_store(fp, key, keylen, pseudonym);
+	if (!anon_marker_get(ns, value, len, int8col, pseudonym, &mine))
+	{
+		anon_keyed_hash(ANON_PURPOSE_LOOKUP, ns, value, len, digest);
+		(void) anon_map_get(ns, digest, true, pseudonym, &mine);
+	}
+	anon_cache_store(fp, check, pseudonym, mine);
 }
 
 PG_FUNCTION_INFO_V1(anon_forget);
 
 /*
+ * Delete the row of a digest, under the lock that inserters take and after
+ * waiting for any transaction that is inserting or deleting it; true and
+ * its pseudonym if there was one.  So a forget racing the first insert of
+ * the same person waits for it, and forgets it.
+ */
+static bool
+anon_map_delete(Relation rel, const uint8 *digest, uint8 *pseudonym)
+{
+	for (;;)
+	{
+		MapRow		row;
+
+		anon_digest_lock(digest, true);
+		anon_map_scan(rel, digest, &row);
+		if (row.found && !TransactionIdIsValid(row.xwait))
+		{
+			CatalogTupleDelete(rel, &row.tid);
+			memcpy(pseudonym, row.pseudonym, ANON_PSEUDONYM_LEN);
+		}
+		anon_digest_lock(digest, false);
+		if (!TransactionIdIsValid(row.xwait))
+			return row.found;
+		XactLockTableWait(row.xwait, NULL, NULL, XLTW_None);
+	}
+}
+
+/*
+ * The namespaces whose map rows may link a pseudonym: that of the forget,
+ * "default", and those of the pseudonym rules of the protected tables.
+ */
+static List *
+anon_forget_namespaces(const char *ns)
+{
+	List	   *result = list_make1(pstrdup(ns));
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT 'default' UNION "
+					"SELECT pg_catalog.substring(r, '=pseudonym:([^=]*)$') "
+					"FROM anonymize.protection p, pg_catalog.unnest(p.rules) r",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the protected tables");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i],
+										SPI_tuptable->tupdesc, 1);
+
+		bool		known = false;
+		ListCell   *lc;
+
+		foreach(lc, result)
+			known = known || name == NULL || strcmp(lfirst(lc), name) == 0;
+		if (!known)
+			result = lappend(result, MemoryContextStrdup(cxt, name));
+	}
+	SPI_finish();
+	return result;
+}
+
+/* A palloc'd copy of a pseudonym. */
+static uint8 *
+anon_copy_pseudonym(const uint8 *pseudonym)
+{
+	uint8	   *copy = palloc(ANON_PSEUDONYM_LEN);
+
+	memcpy(copy, pseudonym, ANON_PSEUDONYM_LEN);
+	return copy;
+}
+
+/* Delete the link of one identifier; true and its pseudonym if there was one. */
+static bool
+anon_forget_link(Relation rel, const char *ns, const char *value, uint8 *pseudonym)
+{
+	uint8		digest[ANON_DIGEST_LEN];
+
+	anon_keyed_hash(ANON_PURPOSE_LOOKUP, ns, value, strlen(value), digest);
+	return anon_map_delete(rel, digest, pseudonym);
+}
+
+/*
+ * Delete whatever links the pseudonyms in todo (a list of 16-byte arrays,
+ * which grows) to other pseudonyms: their markers, and the rows that earlier
+ * versions made when a pseudonym was written back into a protected column
+ * (a pseudonym of the pseudonym's text, in either case, or bigint form), in
+ * any namespace.
+ */
+static void
+anon_forget_chain(Relation rel, List *namespaces, List *todo)
+{
+	for (int i = 0; i < list_length(todo); i++)
+	{
+		uint8	   *p = list_nth(todo, i);
+		char		text[ANON_UUID_TEXT_LEN + 1];
+		char		upper[ANON_UUID_TEXT_LEN + 1];
+		char		number[MAXINT8LEN + 1];
+		int64		form = anon_pseudonym_int8(p);
+		ListCell   *lc;
+
+		anon_uuid_format(p, text);
+		for (int j = 0; j < ANON_UUID_TEXT_LEN; j++)
+			upper[j] = pg_ascii_toupper((unsigned char) text[j]);
+		upper[ANON_UUID_TEXT_LEN] = '\0';
+		pg_lltoa(form, number);
+		foreach(lc, namespaces)
+		{
+			const char *ns = lfirst(lc);
+			uint8		digest[ANON_DIGEST_LEN];
+			uint8		next[ANON_PSEUDONYM_LEN];
+
+			anon_marker_digest(ns, form, digest);
+			(void) anon_map_delete(rel, digest, next);
+			if (anon_forget_link(rel, ns, text, next))
+				todo = lappend(todo, anon_copy_pseudonym(next));
+			if (anon_forget_link(rel, ns, number, next))
+				todo = lappend(todo, anon_copy_pseudonym(next));
+			if (anon_forget_link(rel, ns, upper, next))
+				todo = lappend(todo, anon_copy_pseudonym(next));
+		}
+	}
+}
+
+/*
+ * The forms an identifier given to forget() may have been hashed in: as
+ * normalized; as versions before 0.4.0 normalized it in a database whose
+ * LC_CTYPE was C (only ASCII letters folded); and, if it is a uuid or an
+ * integer, as the trigger writes a uuid or bigint column's value (lower-case
+ * uuid, plain decimal).
+ */
+static List *
+anon_forget_forms(const char *raw, const char *value)
+{
+	List	   *forms = list_make1(pstrdup(value));
+	int			len = strlen(value);
+	char	   *end;
+	long long	v;
+	char	   *ascii = anon_normalize_ascii(raw);
+
+	/* as earlier versions folded it in a database of LC_CTYPE C */
+	if (ascii != NULL && strcmp(ascii, value) != 0)
+		forms = lappend(forms, ascii);
+
+	if (len == 36 && value[8] == '-' && value[13] == '-' &&
+		value[18] == '-' && value[23] == '-' &&
+		strspn(value, "0123456789abcdefABCDEF-") == 36)
+	{
+		char	   *lower = pstrdup(value);
+
+		for (char *c = lower; *c; c++)
+			*c = pg_ascii_tolower((unsigned char) *c);
+		if (strcmp(lower, value) != 0)
+			forms = lappend(forms, lower);
+	}
+	errno = 0;
+	v = strtoll(value, &end, 10);
+	if (*end == '\0' && errno == 0 && end != value && isdigit((unsigned char) end[-1]))
+	{
+		char	   *number = psprintf(INT64_FORMAT, (int64) v);
+
+		if (strcmp(number, value) != 0)
+			forms = lappend(forms, number);
+	}
+	return forms;
+}
+
+/*
  * anon_forget(identifier text, namespace text) RETURNS boolean
  *
- * Delete the only link from an identifier to its pseudonym; true if there
- * was one.  Every backend's cache is emptied when the transaction commits.
+ * Delete the link from an identifier to its pseudonym, and every map row
+ * that links that pseudonym to another; true if there was a link.  Every
+ * backend's cache is emptied when the transaction commits.
  */
 Datum
 anon_forget(PG_FUNCTION_ARGS)
 {
-	char	   *value = anon_normalize(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	char	   *raw = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *value = anon_normalize(raw);
 	char	   *ns = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	uint8		digest[ANON_DIGEST_LEN];
-	bytea	   *key;
-	Datum		values[1];
-	Oid			types[1] = {BYTEAOID};
-	bool		deleted;
+	List	   *namespaces;
+	List	   *todo = NIL;
+	Relation	rel;
+	ListCell   *lc;
 
 	if (value == NULL)
 		PG_RETURN_BOOL(false);
-	anon_keyed_hash(ANON_PURPOSE_LOOKUP, ns, value, strlen(value), digest);
-	key = palloc(VARHDRSZ + ANON_DIGEST_LEN);
-	SET_VARSIZE(key, VARHDRSZ + ANON_DIGEST_LEN);
-	memcpy(VARDATA(key), digest, ANON_DIGEST_LEN);
-	values[0] = PointerGetDatum(key);
+	namespaces = anon_forget_namespaces(ns);
+	rel = anon_map_open();
+	foreach(lc, anon_forget_forms(raw, value))
+	{
+		uint8		pseudonym[ANON_PSEUDONYM_LEN];
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("DELETE FROM anonymize.pseudonyms WHERE lookup = $1",
-							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not delete from the pseudonym map");
-	deleted = SPI_processed > 0;
-	SPI_finish();
+		if (anon_forget_link(rel, ns, lfirst(lc), pseudonym))
+			todo = lappend(todo, anon_copy_pseudonym(pseudonym));
+	}
+	anon_forget_chain(rel, namespaces, list_copy(todo));
+	table_close(rel, NoLock);
 
-	/* every backend drops its cached pseudonyms when this commits */
-	CacheInvalidateRelcacheByRelid(anon_table_oid("pseudonyms"));
-	PG_RETURN_BOOL(deleted);
+	/*
+	 * This backend at once, every backend when this commits (through the map
+	 * too, for backends that run an earlier version of the library).
+	 */
+	anon_cache_reset();
+	if (OidIsValid(anon_signal_relid))
+		CacheInvalidateRelcacheByRelid(anon_signal_relid);
+	CacheInvalidateRelcacheByRelid(anon_map_relid);
+	PG_RETURN_BOOL(todo != NIL);
+}
+
+PG_FUNCTION_INFO_V1(anon_mark_pseudonym);
+
+/*
+ * anon_mark_pseudonym(pseudonym uuid, namespace text) RETURNS void
+ *
+ * Store the marker of a pseudonym that an earlier version made, which has
+ * none, unless it is there: for the upgrade script.
+ */
+Datum
+anon_mark_pseudonym(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *pseudonym = PG_GETARG_UUID_P(0);
+	char	   *ns = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	uint8		digest[ANON_DIGEST_LEN];
+	uint8		found[ANON_PSEUDONYM_LEN];
+	bool		mine;
+	Relation	rel;
+
+	anon_marker_digest(ns, anon_pseudonym_int8(pseudonym->data), digest);
+	if (anon_map_get(ns, digest, false, found, &mine))
+		PG_RETURN_VOID();
+	rel = anon_map_open();
+	anon_digest_lock(digest, true);
+	anon_map_insert(rel, digest, pseudonym->data);
+	anon_digest_lock(digest, false);
+	table_close(rel, NoLock);
+	PG_RETURN_VOID();
 }

@@ -5,14 +5,17 @@
  *
  * The secret key lives in a file of the data directory (see secret.h).
  * The map anonymize.pseudonyms holds, for each person, a keyed hash of the
- * normalized identifier and a random pseudonym: never the identifier.
- * Forgetting deletes the map row; the cache of every backend is invalidated
- * when the forgetting transaction commits.
+ * normalized identifier and a random pseudonym: never the identifier, and
+ * for each pseudonym a marker row, which tells a value that already is a
+ * pseudonym of the namespace.  Forgetting deletes these rows; the cache of
+ * every backend is invalidated when the forgetting transaction commits.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef ANONYMIZE_PSEUDONYM_H
 #define ANONYMIZE_PSEUDONYM_H
+
+#include "normalize.h"
 
 #define ANON_DIGEST_LEN 32		/* HMAC-SHA256 */
 #define ANON_PSEUDONYM_LEN 16	/* a version 4 UUID */
@@ -20,19 +23,9 @@
 /* Purposes of a keyed hash, so that no two uses can yield the same bytes */
 #define ANON_PURPOSE_LOOKUP 'p'
 #define ANON_PURPOSE_HASH 'h'
+#define ANON_PURPOSE_MARKER 'm'
 
-/*
- * Normalize an identifier: trim white space and lower-case it when it looks
- * like an e-mail address.  Returns NULL for an empty result.
- */
-extern char *anon_normalize(const char *value);
-
-/*
- * The same for len bytes (not NUL-terminated): returns a pointer into value,
- * or a new string if lower-casing changed it, and sets *outlen; NULL for an
- * empty result.
- */
-extern const char *anon_normalize_bytes(const char *value, int len, int *outlen);
+#define ANON_UUID_TEXT_LEN 36	/* a uuid as text, without the NUL */
 
 /* HMAC-SHA256 of (purpose, namespace, value) under the secret key. */
 extern void anon_keyed_hash(char purpose, const char *ns, const char *value,
@@ -40,10 +33,18 @@ extern void anon_keyed_hash(char purpose, const char *ns, const char *value,
 
 /*
  * The pseudonym of a normalized identifier in a namespace, created on first
- * use.  Stable until the identifier is forgotten.
+ * use.  Stable until the identifier is forgotten.  A value that already is a
+ * pseudonym of the namespace (in the form written to a bigint column if
+ * int8col, else to a uuid or text column) is its own pseudonym.
  */
 extern void anon_pseudonym(const char *ns, const char *value, int len,
-						   uint8 *pseudonym);
+						   bool int8col, uint8 *pseudonym);
+
+/* A pseudonym as written to a bigint column. */
+extern int64 anon_pseudonym_int8(const uint8 *pseudonym);
+
+/* A pseudonym as the text of a uuid, into ANON_UUID_TEXT_LEN + 1 bytes. */
+extern void anon_uuid_format(const uint8 *pseudonym, char *out);
 
 extern void AnonPseudonymInit(void);
 

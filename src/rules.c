@@ -215,6 +215,7 @@ anon_rule_bind(AnonRule *rule, TupleDesc tupdesc, const char *relname)
 						 rule->action == ANON_GENERALIZE_IP ? "generalize_ip fits inet, cidr, text and varchar columns." :
 						 rule->action == ANON_TRUNCATE ? "truncate fits timestamp and timestamptz columns." :
 						 "email_domain fits text and varchar columns.")));
+	rule->relname = pstrdup(relname);
 	rule->attnum = att->attnum;
 	rule->typid = att->atttypid;
 	rule->typmod = att->atttypmod;
@@ -250,18 +251,10 @@ anon_value_bytes(Oid typid, Datum value, int *len)
 static Datum
 anon_uuid_text(const uint8 *bytes)
 {
-	static const char hex[] = "0123456789abcdef";
-	text	   *result = palloc(VARHDRSZ + 36);
-	char	   *p = VARDATA(result);
+	text	   *result = palloc(VARHDRSZ + ANON_UUID_TEXT_LEN + 1);
 
-	for (int i = 0; i < UUID_LEN; i++)
-	{
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			*p++ = '-';
-		*p++ = hex[bytes[i] >> 4];
-		*p++ = hex[bytes[i] & 0x0F];
-	}
-	SET_VARSIZE(result, VARHDRSZ + 36);
+	anon_uuid_format(bytes, VARDATA(result));
+	SET_VARSIZE(result, VARHDRSZ + ANON_UUID_TEXT_LEN);
 	return PointerGetDatum(result);
 }
 
@@ -277,14 +270,7 @@ anon_bytes_datum(Oid typid, const uint8 *bytes, int len)
 		return UUIDPGetDatum(uuid);
 	}
 	if (typid == INT8OID)
-	{
-		uint64		v = 0;
-
-		for (int i = 0; i < 8; i++)
-			v = (v << 8) | bytes[i];
-		v &= PG_INT64_MAX;
-		return Int64GetDatum(v == 0 ? 1 : (int64) v);
-	}
+		return Int64GetDatum(anon_pseudonym_int8(bytes));
 	if (len == ANON_PSEUDONYM_LEN)
 		return anon_uuid_text(bytes);
 	else
@@ -319,6 +305,24 @@ anon_network(const inet *addr, int v4bits, int v6bits)
 	return result;
 }
 
+/*
+ * Parse an address as inet_in does, but without raising an error: the
+ * error of inet_in would quote the value, and so put it in the server log.
+ */
+static bool
+anon_parse_inet(const char *src, inet *dst)
+{
+	int			bits;
+
+	ip_family(dst) = strchr(src, ':') ? PGSQL_AF_INET6 : PGSQL_AF_INET;
+	bits = pg_inet_net_pton(ip_family(dst), src, ip_addr(dst), -1);
+	if (bits < 0 || bits > ip_maxbits(dst))
+		return false;
+	ip_bits(dst) = bits;
+	SET_INET_VARSIZE(dst);
+	return true;
+}
+
 /* generalize_ip on an inet, cidr or text value. */
 static Datum
 anon_generalize_ip(AnonRule *rule, Datum value)
@@ -329,12 +333,35 @@ anon_generalize_ip(AnonRule *rule, Datum value)
 	if (rule->typid == INETOID || rule->typid == CIDROID)
 		addr = DatumGetInetPP(value);
 	else
-		addr = DatumGetInetPP(DirectFunctionCall1(inet_in,
-												  CStringGetDatum(TextDatumGetCString(value))));
+	{
+		addr = palloc0(sizeof(inet));
+		if (!anon_parse_inet(TextDatumGetCString(value), addr))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("column \"%s\" of relation \"%s\" does not hold an IP address",
+							rule->column, rule->relname),
+					 errdetail("The rule \"%s=%s\" needs an IPv4 or IPv6 address.",
+							   rule->column, rule->action_text)));
+	}
 	net = anon_network(addr, rule->v4bits, rule->v6bits);
 	if (rule->typid == INETOID || rule->typid == CIDROID)
 		return InetPGetDatum(net);
 	return DirectFunctionCall1(textin, DirectFunctionCall1(cidr_out, InetPGetDatum(net)));
+}
+
+/*
+ * truncate: a timestamptz is truncated in UTC, so that what is stored does
+ * not depend on the writer's TimeZone setting.
+ */
+static Datum
+anon_truncate(AnonRule *rule, Datum value)
+{
+	if (rule->typid == TIMESTAMPOID)
+		return DirectFunctionCall2(timestamp_trunc,
+								   CStringGetTextDatum(rule->unit), value);
+	return DirectFunctionCall3(timestamptz_trunc_zone,
+							   CStringGetTextDatum(rule->unit), value,
+							   CStringGetTextDatum("UTC"));
 }
 
 /* email_domain: the lower-cased part after the last '@', or NULL. */
@@ -382,15 +409,13 @@ anon_rule_apply(AnonRule *rule, Datum value, bool *isnull)
 					return anon_bytes_datum(rule->typid, digest,
 											rule->typid == UUIDOID ? UUID_LEN : ANON_DIGEST_LEN);
 				}
-				anon_pseudonym(rule->ns, id, len, digest);
+				anon_pseudonym(rule->ns, id, len, rule->typid == INT8OID, digest);
 				return anon_bytes_datum(rule->typid, digest, ANON_PSEUDONYM_LEN);
 			}
 		case ANON_GENERALIZE_IP:
 			return anon_generalize_ip(rule, value);
 		case ANON_TRUNCATE:
-			return DirectFunctionCall2(rule->typid == TIMESTAMPOID ?
-									   timestamp_trunc : timestamptz_trunc,
-									   CStringGetTextDatum(rule->unit), value);
+			return anon_truncate(rule, value);
 		case ANON_EMAIL_DOMAIN:
 			return anon_email_domain(value, isnull);
 	}

@@ -35,7 +35,8 @@ typedef struct AnonRule
 	int			v6bits;
 	char	   *unit;			/* truncate */
 
-	AttrNumber	attnum;			/* set by anon_rule_bind */
+	char	   *relname;		/* set by anon_rule_bind, for messages */
+	AttrNumber	attnum;
 	Oid			typid;
 	int32		typmod;
 	int16		typlen;

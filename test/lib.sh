@@ -47,6 +47,7 @@ anon_stop_cluster() {
 
 # Start a throwaway cluster as the postgres OS user on a private socket
 # directory and port; extra arguments are server settings (-c name=value).
+# ANON_LOCALE is its locale (default C.UTF-8; "none" for initdb --no-locale).
 # It is stopped and removed on every exit path.
 anon_start_cluster() {
 	local port
@@ -57,8 +58,10 @@ anon_start_cluster() {
 	trap 'exit 130' INT TERM
 	mkdir "$ANON_TMP/sock" && chown postgres:postgres "$ANON_TMP/sock"
 	port=$((55000 + RANDOM % 2000))
+	local locale=--locale=${ANON_LOCALE:-C.UTF-8}
+	[ "${ANON_LOCALE:-}" = none ] && locale=--no-locale
 	runuser -u postgres -- "$PGBIN/initdb" -D "$ANON_TMP/data" -U postgres -A trust \
-		--no-sync -E UTF8 --locale=C.UTF-8 >"$ANON_TMP/initdb.log" 2>&1 ||
+		--no-sync -E UTF8 "$locale" >"$ANON_TMP/initdb.log" 2>&1 ||
 		{ cat "$ANON_TMP/initdb.log"; return 1; }
 	runuser -u postgres -- "$PGBIN/pg_ctl" -D "$ANON_TMP/data" -l "$ANON_TMP/server.log" -w \
 		-o "-c listen_addresses='' -k $ANON_TMP/sock -p $port -c fsync=off $*" start >/dev/null ||

@@ -1,7 +1,7 @@
 -- SQLSTATEs of every error a user can cause with protect(), forget(),
 -- set_tenant_policy() and the protection guard.
 BEGIN;
-SELECT plan(38);
+SELECT plan(40);
 
 CREATE TABLE ev (
 	id int NOT NULL,
@@ -111,6 +111,28 @@ SELECT throws_ok($$SELECT anonymize.set_tenant_policy(NULL, true)$$, '22004', NU
 -- the trigger function outside protect()
 SELECT throws_ok($$SELECT anonymize.protect_trigger()$$, '39P01', NULL,
 	'the trigger function cannot be called by hand');
+
+-- a value that is no address: 22P02, and the message names the column,
+-- the table and the rule, never the value
+CREATE TABLE ip_text (ip text);
+SELECT anonymize.protect('ip_text', '{ip=generalize_ip}');
+SELECT throws_ok($$INSERT INTO ip_text VALUES ('ann.smith@acme.com')$$, '22P02',
+	'column "ip" of relation "ip_text" does not hold an IP address',
+	'generalize_ip on text that is no address');
+CREATE FUNCTION pg_temp.error_text(query text) RETURNS text LANGUAGE plpgsql AS $f$
+DECLARE
+	msg text;
+	detail text;
+BEGIN
+	EXECUTE query;
+	RETURN NULL;
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL;
+	RETURN msg || ' ' || coalesce(detail, '');
+END
+$f$;
+SELECT unalike(pg_temp.error_text($$INSERT INTO ip_text VALUES ('ann.smith@acme.com')$$),
+	'%ann.smith%', 'neither message nor detail holds the value');
 
 SELECT * FROM finish();
 ROLLBACK;
