@@ -81,7 +81,7 @@ $$;
 -- holding rows and DETACH PARTITION (ddl_command_start).
 DROP EVENT TRIGGER anonymize_guard;
 CREATE EVENT TRIGGER anonymize_guard ON ddl_command_start
-	WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'ALTER TABLE')
+	WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'ALTER TABLE', 'CREATE TABLE')
 	EXECUTE FUNCTION @extschema@.guard();
 ALTER EVENT TRIGGER anonymize_guard ENABLE ALWAYS;
 CREATE EVENT TRIGGER anonymize_guard_end ON ddl_command_end
@@ -115,6 +115,22 @@ BEGIN
 	  AND d.objsubid = 0;
 END
 $$;
+
+-- Conditions are kept in a canonical text (deparsed, every object outside
+-- pg_catalog named with its schema), which the guard compares with the
+-- trigger's; those kept as written by earlier versions are rewritten so,
+-- unless they call a function that is not built in (the trigger then refuses
+-- to run until a superuser fixes it).
+CREATE FUNCTION @extschema@.canonical_condition(rel regclass)
+RETURNS text
+AS 'MODULE_PATHNAME', 'anon_canonical_condition'
+LANGUAGE C STABLE STRICT PARALLEL UNSAFE;
+REVOKE EXECUTE ON FUNCTION @extschema@.canonical_condition(regclass) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.canonical_condition(regclass) IS
+	'the canonical text of the condition of a table''s anonymize trigger, as the registry keeps it';
+UPDATE @extschema@.protection
+	SET when_condition = coalesce(@extschema@.canonical_condition(relid), when_condition)
+	WHERE when_condition IS NOT NULL;
 
 -- ==== end of the trigger, protect() and the guard ====
 

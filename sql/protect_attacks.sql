@@ -296,6 +296,11 @@ BEGIN
 END $$;
 CREATE TABLE atk_keyed (id int, email text) PARTITION BY RANGE (public.atk_key(id));
 SELECT anonymize.protect('atk_keyed', ARRAY['email=pseudonym']);
+-- (such a key is refused since: no code of the owner's runs in a command on
+-- the table; with a plain key, the attached table is the one named)
+DROP TABLE atk_keyed;
+CREATE TABLE atk_keyed (id int, email text) PARTITION BY RANGE (id);
+SELECT anonymize.protect('atk_keyed', ARRAY['email=pseudonym']);
 CREATE TABLE public.atk_x (id int, email text);
 INSERT INTO public.atk_x VALUES (1, 'ann@acme.com');
 SET atk.go = 'yes';
@@ -320,16 +325,55 @@ DROP TABLE atk_plain_t;
 COMMIT;
 RESET ROLE;
 
+-- The guard never parses a stored condition again (only deparses the
+-- trigger's), so operators and types that others create later in public
+-- neither change its meaning nor run as whoever does DDL on the table.
+CREATE TABLE atk_ops (id int, amount numeric, code varchar, email text);
+SELECT anonymize.protect('atk_ops', ARRAY['email=pseudonym'],
+	when_condition => 'NEW.amount > 0 AND NEW.code <> ''x''');
+SELECT when_condition FROM anonymize.protected_tables WHERE table_name = 'atk_ops'::regclass;
+RESET ROLE;
+SET ROLE regress_atk_plain;
+CREATE FUNCTION public.atk_gt(numeric, int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT false';
+CREATE OPERATOR public.> (LEFTARG = numeric, RIGHTARG = int, FUNCTION = public.atk_gt);
+RESET ROLE;
+CREATE INDEX ON atk_ops (id);
+INSERT INTO atk_ops VALUES (1, 5, 'y', 'ann@acme.com');
+SELECT email LIKE '%@%' AS raw FROM atk_ops;
+DROP OPERATOR public.> (numeric, int);
+DROP FUNCTION public.atk_gt;
+SET ROLE regress_atk_owner;
+-- partition bounds and keys that run code are refused: they run while a new
+-- partition has no trigger yet
+CREATE TABLE atk_bound (id int, email text) PARTITION BY RANGE (id);
+SELECT anonymize.protect('atk_bound', ARRAY['email=pseudonym']);
+CREATE FUNCTION public.atk_zero() RETURNS int LANGUAGE sql AS 'SELECT 0';
+CREATE TABLE atk_bound_1 (id int, email text);
+ALTER TABLE atk_bound ATTACH PARTITION atk_bound_1 FOR VALUES FROM (public.atk_zero()) TO (10);
+CREATE TABLE atk_bound_2 PARTITION OF atk_bound FOR VALUES FROM (public.atk_zero()) TO (10);
+CREATE TABLE atk_bound_3 PARTITION OF atk_bound FOR VALUES FROM (-5) TO (0);
+CREATE FUNCTION public.atk_k(i int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS 'BEGIN RETURN i; END';
+CREATE TABLE atk_keyfn (id int, email text) PARTITION BY RANGE (public.atk_k(id));
+SELECT anonymize.protect('atk_keyfn', ARRAY['email=pseudonym']);
+CREATE TABLE atk_bound_4 PARTITION OF atk_bound FOR VALUES FROM (10) TO (20) PARTITION BY RANGE (public.atk_k(id));
+RESET ROLE;
+-- a role that does not own the protected table cannot make the guard lock
+-- or scan another table
+SET ROLE regress_atk_plain;
+ALTER TABLE atk_bound ATTACH PARTITION pg_catalog.pg_class FOR VALUES FROM (100) TO (200);
+RESET ROLE;
+
 -- S9: DROP EXTENSION is refused only because of registered tables
 DROP EXTENSION anonymize;
 
 DROP TABLE atk_events, atk_parted, atk_part_full, atk_part_late, atk_part_ok, atk_when,
 	atk_inject, atk_scope, atk_stats, atk_rls, atk_skip, atk_parent, atk_esc, atk_host,
-	atk_par, atk_pre, atk_cond, atk_keyed, public.atk_x CASCADE;
+	atk_par, atk_pre, atk_cond, atk_keyed, public.atk_x, atk_ops, atk_bound, atk_bound_1,
+	atk_keyfn CASCADE;
 DROP SCHEMA atk_shadow CASCADE;
 DROP TYPE public.atk_row, public.atk_wrap;
 DROP DOMAIN public.atk_checked;
-DROP FUNCTION public.atk_escalate, public.atk_key;
+DROP FUNCTION public.atk_escalate, public.atk_key, public.atk_zero, public.atk_k;
 DROP FUNCTION public.atk_noop, public.atk_stash_email, public.atk_restore_email, public.atk_is_view;
 DROP TABLE public.atk_stash;
 REVOKE CREATE ON DATABASE :"DBNAME" FROM regress_atk_plain, regress_atk_owner;

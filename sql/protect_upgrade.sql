@@ -29,6 +29,20 @@ CREATE TABLE upgrade_events (user_id text, email text);
 SELECT anonymize.protect('upgrade_events', '{user_id=pseudonym,email=hash}');
 INSERT INTO upgrade_events VALUES ('alice', ' Alice@ACME.com');
 SELECT user_id <> 'alice' AS pseudonymized, email ~ '^[0-9a-f]{64}$' AS hashed FROM upgrade_events;
+-- conditions as earlier versions kept them: as written, and free to call
+-- a function of the owner's
+CREATE FUNCTION up_is_view(text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$ SELECT $1 = 'view' $$;
+CREATE TABLE upgrade_when_user (kind text, email text);
+SELECT anonymize.protect('upgrade_when_user', '{email=pseudonym}', when_condition => 'NEW.kind = ''view''');
+-- (the library refuses such a condition now; here is what 0.2.0 made of it)
+CREATE OR REPLACE TRIGGER zzz_anonymize_protect BEFORE INSERT OR UPDATE ON upgrade_when_user
+	FOR EACH ROW WHEN (up_is_view(NEW.kind))
+	EXECUTE FUNCTION anonymize.protect_trigger('rule', 'email', 'pseudonym');
+ALTER TABLE upgrade_when_user ENABLE ALWAYS TRIGGER zzz_anonymize_protect;
+UPDATE anonymize.protection SET when_condition = 'up_is_view(NEW.kind)'
+WHERE relid = 'upgrade_when_user'::regclass;
+CREATE TABLE upgrade_when_builtin (kind text, email text);
+SELECT anonymize.protect('upgrade_when_builtin', '{email=pseudonym}', when_condition => 'NEW.kind = ''view''');
 
 -- With a known key, hash gives the HMAC-SHA256 of 'h', the namespace, a zero
 -- byte and the normalized identifier (computed independently): a stored hash
@@ -81,6 +95,13 @@ INSERT INTO upgrade_events VALUES ('bob', NULL);
 SELECT count(*) FILTER (WHERE user_id = 'bob') AS raw FROM upgrade_events;
 ALTER TABLE upgrade_events DISABLE TRIGGER zzz_anonymize_protect;
 SELECT has_function_privilege('public', 'anonymize.protect_trigger()', 'EXECUTE') AS public_may_attach_trigger;
+-- 0.4.0 keeps conditions in canonical form; a condition that calls a
+-- function of the owner's (which the owner could replace) stops the trigger
+SELECT table_name, when_condition FROM anonymize.protected_tables
+WHERE table_name::text LIKE 'upgrade_when%' ORDER BY 1;
+INSERT INTO upgrade_when_builtin VALUES ('view', 'ann@acme.com');
+SELECT email LIKE '%@%' AS raw FROM upgrade_when_builtin;
+INSERT INTO upgrade_when_user VALUES ('view', 'ann@acme.com');
 
 -- The members of the upgraded extension, with their privileges, are those of
 -- a fresh install (in the regression database).

@@ -51,6 +51,10 @@
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
+#include "executor/executor.h"
+#include "parser/parse_type.h"
+#include "utils/partcache.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_depend.h"
@@ -63,10 +67,12 @@
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "tcop/deparse_utility.h"
+#include "utils/acl.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -159,6 +165,54 @@ guard_find_trigger(Relation rel)
 	return NULL;
 }
 
+/* Whether a partition became one in this transaction. */
+static bool
+guard_new_partition(Oid relid)
+{
+	Relation	rel = table_open(InheritsRelationId, AccessShareLock);
+	ScanKeyData skey;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	ScanKeyInit(&skey, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, InheritsRelidSeqnoIndexId, true, NULL, 1, &skey);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+		found = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tup->t_data));
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * Whether a table holds a row that another transaction wrote: in a table
+ * that became a partition in this transaction, such a row was there before
+ * it was attached, and never passed through the trigger.
+ */
+static bool
+guard_holds_old_rows(Relation rel)
+{
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	TableScanDesc scan = table_beginscan(rel, snapshot, 0, NULL);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	bool		found = false;
+
+	while (!found && table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		shouldfree;
+		HeapTuple	tup = ExecFetchSlotHeapTuple(slot, false, &shouldfree);
+
+		found = !TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tup->t_data));
+		if (shouldfree)
+			heap_freetuple(tup);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	return found;
+}
+
 /* Whether a trigger depends on an extension (ALTER TRIGGER ... DEPENDS ON). */
 static bool
 guard_depends_on_extension(Oid tgoid)
@@ -181,6 +235,21 @@ guard_depends_on_extension(Oid tgoid)
 	return found;
 }
 
+/*
+ * Whether the trigger's condition is the registered one: its canonical text
+ * is, and it calls nothing that can be replaced.  The stored condition is
+ * deparsed, never parsed again, so nothing of anyone's runs here.
+ */
+static bool
+guard_same_condition(Relation rel, Trigger *ours, GuardTarget *target)
+{
+	Node	   *qual = stringToNode(ours->tgqual);
+
+	return !anon_condition_changeable(qual, false) &&
+		strcmp(anon_condition_deparse(RelationGetRelid(rel), qual),
+			   target->reg.when_condition) == 0;
+}
+
 /* Check the triggers of one table of a protected tree. */
 static void
 guard_check_triggers(Relation rel, GuardTarget *target, Trigger *ours, bool root)
@@ -193,9 +262,7 @@ guard_check_triggers(Relation rel, GuardTarget *target, Trigger *ours, bool root
 		!anon_protection_args_match(&target->reg, ours->tgnargs, ours->tgargs) ||
 		(target->reg.when_condition == NULL) != (ours->tgqual == NULL) ||
 		(!root && !ours->tgisclone) ||
-		(root && ours->tgqual &&
-		 !equal(stringToNode(ours->tgqual),
-				anon_condition_cook(rel, target->reg.when_condition, NULL))))
+		(ours->tgqual && !guard_same_condition(rel, ours, target)))
 		guard_refuse("the anonymize trigger of table \"%s\" cannot be replaced, disabled or changed",
 					 relname);
 	if (guard_depends_on_extension(ours->tgoid))
@@ -268,6 +335,14 @@ guard_check_table(Oid relid, GuardTarget *target, bool root, bool installed)
 					 relname);
 	if (OidIsValid(rel->rd_rel->reloftype))
 		guard_refuse("protected table \"%s\" cannot be a typed table", relname);
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE &&
+		anon_condition_changeable((Node *) RelationGetPartitionKey(rel)->partexprs, false))
+		guard_refuse("the partition key of protected table \"%s\" cannot call a function that is not built in",
+					 relname);
+	if (!root && rel->rd_rel->relkind == RELKIND_RELATION &&
+		guard_new_partition(relid) && guard_holds_old_rows(rel))
+		guard_refuse("partition \"%s\" of protected table \"%s\" holds rows that did not pass through its trigger",
+					 relname, target->root_name);
 	if (rel->rd_rel->relkind != RELKIND_RELATION &&
 		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
 		guard_refuse("partition \"%s\" of protected table \"%s\" must be a table",
@@ -328,17 +403,24 @@ guard_fire_always(Oid relid)
 static bool
 guard_fires_on_origin(Oid relid)
 {
-	List	   *rels = find_all_inheritors(relid, AccessShareLock, NULL);
+	List	   *rels = find_all_inheritors(relid, NoLock, NULL);
 	ListCell   *lc;
 	bool		found = false;
 
 	foreach(lc, rels)
 	{
-		Relation	rel = table_open(lfirst_oid(lc), NoLock);
-		Trigger    *ours = guard_find_trigger(rel);
+		Relation	rel;
+		Trigger    *ours;
 
+		/* a table another session holds exclusively was not changed here */
+		if (!ConditionalLockRelationOid(lfirst_oid(lc), AccessShareLock))
+			continue;
+		rel = try_relation_open(lfirst_oid(lc), NoLock);
+		if (rel == NULL)
+			continue;
+		ours = guard_find_trigger(rel);
 		found = found || (ours && ours->tgenabled == TRIGGER_FIRES_ON_ORIGIN);
-		table_close(rel, NoLock);
+		relation_close(rel, NoLock);
 	}
 	return found;
 }
@@ -734,6 +816,58 @@ guard_check_dropped(void)
 }
 
 /*
+ * Walker of guard_check_bound: whether a raw bound expression may run code
+ * of anyone's (a function, an operator, a cast to a type that is not built
+ * in), which could write into the partition before its trigger exists.
+ */
+static bool
+guard_bound_runs_code(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncCall) || IsA(node, A_Expr) || IsA(node, SubLink))
+		return true;
+	if (IsA(node, TypeCast))
+	{
+		Oid			typid = LookupTypeNameOid(NULL, ((TypeCast *) node)->typeName, true);
+
+		if (!OidIsValid(typid) || typid >= FirstNormalObjectId)
+			return true;
+	}
+	return raw_expression_tree_walker(node, guard_bound_runs_code, context);
+}
+
+/* Refuse a partition bound of a protected table that may run code. */
+static void
+guard_check_bound(PartitionBoundSpec *bound, Oid relid)
+{
+	if (bound == NULL)
+		return;
+	if (guard_bound_runs_code((Node *) bound->listdatums, NULL) ||
+		guard_bound_runs_code((Node *) bound->lowerdatums, NULL) ||
+		guard_bound_runs_code((Node *) bound->upperdatums, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("partition bounds of protected table \"%s\" must be constants",
+						get_rel_name(relid)),
+				 errdetail("A function in a bound runs while the partition has no anonymize trigger yet.")));
+}
+
+/* ddl_command_start of CREATE TABLE ... PARTITION OF a protected table. */
+static void
+guard_check_create_start(CreateStmt *stmt)
+{
+	Oid			relid;
+	AnonProtection reg;
+
+	if (stmt->partbound == NULL || list_length(stmt->inhRelations) != 1)
+		return;
+	relid = RangeVarGetRelid(linitial(stmt->inhRelations), NoLock, true);
+	if (OidIsValid(relid) && anon_protection_read(anon_protection_root(relid), &reg))
+		guard_check_bound(stmt->partbound, relid);
+}
+
+/*
  * ddl_command_start of ALTER TABLE: refuse attaching a table that holds rows
  * to a protected table, and detaching a partition (DETACH CONCURRENTLY
  * commits its first step before ddl_command_end).  The attached table is
@@ -750,7 +884,8 @@ guard_check_alter_start(AlterTableStmt *stmt)
 	if (stmt->objtype != OBJECT_TABLE || stmt->relation == NULL)
 		return;
 	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-	if (!OidIsValid(relid) ||
+	/* whoever does not own the table is refused by the command itself */
+	if (!OidIsValid(relid) || !pg_class_ownercheck(relid, GetUserId()) ||
 		!anon_protection_read(anon_protection_root(relid), &reg))
 		return;
 	foreach(lc, stmt->cmds)
@@ -763,10 +898,13 @@ guard_check_alter_start(AlterTableStmt *stmt)
 						 get_rel_name(relid));
 		if (at->subtype == AT_AttachPartition)
 		{
-			Oid			partid = RangeVarGetRelid(((PartitionCmd *) at->def)->name,
-												  AccessExclusiveLock, true);
+			Oid			partid;
 
-			if (OidIsValid(partid) && guard_holds_rows(partid))
+			guard_check_bound(((PartitionCmd *) at->def)->bound, relid);
+			partid = RangeVarGetRelid(((PartitionCmd *) at->def)->name, NoLock, true);
+
+			if (OidIsValid(partid) && pg_class_ownercheck(partid, GetUserId()) &&
+				guard_holds_rows(partid))
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 						 errmsg("cannot attach table \"%s\" to protected table \"%s\": it holds rows",
@@ -836,6 +974,8 @@ anon_guard(PG_FUNCTION_ARGS)
 			guard_check_drop_extension((DropStmt *) trigdata->parsetree);
 		else if (IsA(trigdata->parsetree, AlterTableStmt))
 			guard_check_alter_start((AlterTableStmt *) trigdata->parsetree);
+		else if (IsA(trigdata->parsetree, CreateStmt))
+			guard_check_create_start((CreateStmt *) trigdata->parsetree);
 		PG_RETURN_VOID();
 	}
 

@@ -220,7 +220,23 @@ protect_verify(Trigger *trigger, Relation rel)
 		anon_protection_read(anon_protection_root(RelationGetRelid(rel)), &reg) &&
 		anon_protection_args_match(&reg, trigger->tgnargs, trigger->tgargs) &&
 		(reg.when_condition == NULL) == (trigger->tgqual == NULL))
-		return;
+	{
+		Node	   *qual;
+
+		if (trigger->tgqual == NULL)
+			return;
+		qual = stringToNode(trigger->tgqual);
+		if (anon_condition_changeable(qual, false))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the condition of the anonymize trigger of table \"%s\" could be switched off",
+							RelationGetRelationName(rel)),
+					 errdetail("It calls a function that is not built in, which its owner can replace."),
+					 errhint("A superuser must drop the trigger's condition, or the table.")));
+		if (strcmp(anon_condition_deparse(RelationGetRelid(rel), qual),
+				   reg.when_condition) == 0)
+			return;
+	}
 	ereport(ERROR,
 			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 			 errmsg("trigger \"%s\" of table \"%s\" was not installed by anonymize.protect()",
@@ -750,8 +766,12 @@ protect_read_options(FunctionCallInfo fcinfo, Relation rel, ProtectOptions *opt)
 				 errdetail("Without email_domains, an e-mail column is used only with the domains of tenant policies, which needs tenant_column.")));
 	if (!PG_ARGISNULL(6))
 	{
-		opt->when_condition = text_to_cstring(PG_GETARG_TEXT_PP(6));
-		(void) anon_condition_parse(opt->when_condition);
+		Node	   *qual;
+
+		/* cooked as the caller, checked, and kept in its canonical text */
+		qual = anon_condition_cook(rel, text_to_cstring(PG_GETARG_TEXT_PP(6)), NULL);
+		anon_condition_check(qual);
+		opt->when_condition = anon_condition_deparse(RelationGetRelid(rel), qual);
 	}
 }
 
@@ -1087,10 +1107,7 @@ protect_install_trigger(Relation rel, AnonProtection *reg, bool replace)
 		elog(ERROR, "function anonymize.protect_trigger() does not exist");
 	args = anon_protection_args(reg, &nargs);
 	if (reg->when_condition)
-	{
 		qual = anon_condition_cook(rel, reg->when_condition, &rtable);
-		anon_condition_check(qual);
-	}
 
 	stmt->replace = replace;
 	stmt->isconstraint = false;
@@ -1234,6 +1251,40 @@ anon_protect_reinstall(Oid relid)
 	anon_protection_grant_owner(relid);
 	protect_install_trigger(rel, &reg, false);
 	table_close(rel, NoLock);
+}
+
+PG_FUNCTION_INFO_V1(anon_canonical_condition);
+
+/*
+ * anon_canonical_condition(rel regclass) RETURNS text
+ *
+ * The canonical text of the condition of a table's protect trigger, as
+ * protect() keeps it in the registry, or NULL when it has none or calls a
+ * function that is not built in (so it is not to be trusted).  Used by the
+ * update to 0.4.0 on the conditions earlier versions kept as written.
+ */
+Datum
+anon_canonical_condition(PG_FUNCTION_ARGS)
+{
+	Relation	rel = table_open(PG_GETARG_OID(0), AccessShareLock);
+	TriggerDesc *trigdesc = rel->trigdesc;
+	char	   *text = NULL;
+
+	for (int i = 0; trigdesc && i < trigdesc->numtriggers; i++)
+	{
+		Trigger    *t = &trigdesc->triggers[i];
+		Node	   *qual;
+
+		if (strcmp(t->tgname, ANON_TRIGGER_NAME) != 0 || t->tgqual == NULL)
+			continue;
+		qual = stringToNode(t->tgqual);
+		if (!anon_condition_changeable(qual, false))
+			text = anon_condition_deparse(RelationGetRelid(rel), qual);
+	}
+	table_close(rel, AccessShareLock);
+	if (text == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(text));
 }
 
 /*

@@ -35,6 +35,9 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "rewrite/rewriteManip.h"
+#include "utils/guc.h"
+#include "utils/ruleutils.h"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "nodes/makefuncs.h"
@@ -303,12 +306,15 @@ anon_condition_cook(Relation rel, const char *cond, List **rtable)
 	return qual;
 }
 
-/* check_functions_in_node callback: a function that could change. */
+/*
+ * check_functions_in_node callback: a function that could change; context
+ * points to whether a built-in function must also be immutable.
+ */
 static bool
 registry_changeable_function(Oid funcid, void *context)
 {
 	return funcid >= FirstNormalObjectId ||
-		func_volatile(funcid) != PROVOLATILE_IMMUTABLE;
+		(*(bool *) context && func_volatile(funcid) != PROVOLATILE_IMMUTABLE);
 }
 
 /* Walker of anon_condition_check: whether anything in it could change. */
@@ -317,28 +323,40 @@ registry_changeable(Node *node, void *context)
 {
 	if (node == NULL)
 		return false;
-	if (check_functions_in_node(node, registry_changeable_function, NULL))
+	if (check_functions_in_node(node, registry_changeable_function, context))
 		return true;
 	if (IsA(node, RowCompareExpr))
 	{
 		ListCell   *lc;
 
 		foreach(lc, ((RowCompareExpr *) node)->opnos)
-			if (registry_changeable_function(get_opcode(lfirst_oid(lc)), NULL))
+			if (registry_changeable_function(get_opcode(lfirst_oid(lc)), context))
 				return true;
 	}
 	if (IsA(node, CoerceToDomain) || IsA(node, SubLink) ||
-		IsA(node, SQLValueFunction) || IsA(node, NextValueExpr) ||
-		IsA(node, Param))
+		(*(bool *) context && IsA(node, SQLValueFunction)) ||
+		IsA(node, NextValueExpr) || IsA(node, Param))
+		return true;
+	/* a literal of a type that is not built in ran (and may run) its code */
+	if (IsA(node, Const) && ((Const *) node)->consttype >= FirstNormalObjectId &&
+		get_typtype(((Const *) node)->consttype) != TYPTYPE_ENUM)
 		return true;
 	return expression_tree_walker(node, registry_changeable, context);
+}
+
+/* Whether a cooked condition could change meaning later; see registry.h. */
+bool
+anon_condition_changeable(Node *qual, bool immutable)
+{
+	return (immutable && contain_mutable_functions(qual)) ||
+		registry_changeable(qual, &immutable);
 }
 
 /* Refuse a cooked condition that could change later; see registry.h. */
 void
 anon_condition_check(Node *qual)
 {
-	if (contain_mutable_functions(qual) || registry_changeable(qual, NULL))
+	if (anon_condition_changeable(qual, true))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("when_condition may use only built-in immutable functions, operators and types"),
@@ -400,4 +418,28 @@ anon_protection_grant_owner(Oid relid)
 	}
 	PG_END_TRY();
 	CommandCounterIncrement();
+}
+
+/*
+ * The canonical text of a cooked WHEN condition of a table (or of one of its
+ * partitions): deparsed with search_path = pg_catalog, so that it names
+ * every object it uses outside pg_catalog with its schema, and with NEW as
+ * its only range table entry.  It depends on column names, not numbers, so
+ * it survives a dump and restore, and producing it runs no code of anyone's
+ * once anon_condition_check has accepted the condition (only built-in
+ * output functions).
+ */
+char *
+anon_condition_deparse(Oid relid, Node *qual)
+{
+	Node	   *q = copyObject(qual);
+	int			nestlevel = NewGUCNestLevel();
+	char	   *text;
+
+	(void) set_config_option("search_path", "pg_catalog", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	ChangeVarNodes(q, PRS2_NEW_VARNO, 1, 0);
+	text = deparse_expression(q, deparse_context_for("new", relid), true, false);
+	AtEOXact_GUC(true, nestlevel);
+	return text;
 }

@@ -66,4 +66,18 @@ extern Node *anon_condition_cook(Relation rel, const char *cond, List **rtable);
  */
 extern void anon_condition_check(Node *qual);
 
+/*
+ * Whether a cooked condition calls a function that is not built in (or, if
+ * immutable, one that is not immutable), reads a domain or a subquery, or
+ * holds a literal of a type that is not built in.  Conditions of tables
+ * protected before 0.4.0 are held to the first part only.
+ */
+extern bool anon_condition_changeable(Node *qual, bool immutable);
+
+/*
+ * The canonical text of a cooked (and checked) condition of a table: what
+ * the registry keeps and the guard compares.
+ */
+extern char *anon_condition_deparse(Oid relid, Node *qual);
+
 #endif							/* ANONYMIZE_REGISTRY_H */

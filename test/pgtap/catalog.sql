@@ -57,7 +57,7 @@ SELECT is((
 	JOIN pg_depend AS d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
 	JOIN pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'anonymize'
 	WHERE p.proparallel = 'u'),
-	'export_key, forget, guard, import_key, protect, protect_trigger, refuse_policy_change, replace_secret, set_tenant_policy, unregister_dropped',
+	'canonical_condition, export_key, forget, guard, import_key, protect, protect_trigger, refuse_policy_change, replace_secret, set_tenant_policy, unregister_dropped',
 	'the functions that write or run DDL are PARALLEL UNSAFE');
 
 -- volatility is set on purpose: what reads settings is STABLE, the rest IMMUTABLE
@@ -68,7 +68,7 @@ SELECT is((
 	WHERE p.prokind = 'f'),
 	'breakout2_combine i, breakout2_deserialize i, breakout2_final s, breakout2_serialize i, breakout2_trans s, '
 	'breakout_combine i, breakout_deserialize i, breakout_final s, breakout_serialize i, breakout_trans s, '
-	'comments_combine i, comments_deserialize i, comments_final s, comments_serialize i, comments_trans s, '
+	'canonical_condition s, comments_combine i, comments_deserialize i, comments_final s, comments_serialize i, comments_trans s, '
 	'export_key v, forget v, guard v, import_key v, k_anonymity s, normalize_domain i, protect v, protect_trigger v, random_secret v, refuse_policy_change v, '
 	'replace_secret v, set_tenant_policy v, tenant_default_all s, unregister_dropped v',
 'support functions have the intended volatility');
@@ -107,7 +107,7 @@ SELECT is_empty($$
 	SELECT p.oid::regprocedure::text FROM pg_proc AS p
 	WHERE p.pronamespace = 'anonymize'::regnamespace
 	AND p.proname IN ('protect', 'protect_trigger', 'forget', 'set_tenant_policy', 'random_secret',
-	                  'import_key', 'export_key')
+	                  'import_key', 'export_key', 'canonical_condition')
 	AND has_function_privilege('public', p.oid, 'EXECUTE') $$,
 	'protect, protect_trigger, forget, set_tenant_policy, random_secret, import_key and export_key are not executable by PUBLIC');
 SELECT is_empty($$
