@@ -10,28 +10,42 @@
  * before, and under session_replication_role = replica:
  *
  *	- at ddl_command_end of every command, for every table registered in
- *	  anonymize.protection that the transaction has locked (every command
- *	  that changes a table locks it), and every partition of it:
+ *	  anonymize.protection that the transaction has locked for DDL (every
+ *	  command that changes a table's definition takes at least SHARE UPDATE
+ *	  EXCLUSIVE on it) or whose trigger or rule the command named (ALTER
+ *	  TRIGGER ... DEPENDS ON takes less), and every partition of it:
  *		- the protect trigger is there, calls anonymize.protect_trigger() with
- *		  exactly the registered arguments, fires ALWAYS, BEFORE INSERT OR
- *		  UPDATE FOR EACH ROW, and has a WHEN clause exactly when the registry
- *		  has one;
+ *		  exactly the registered arguments, fires ALWAYS (ORIGIN is turned
+ *		  back into ALWAYS), BEFORE INSERT OR UPDATE FOR EACH ROW, and its
+ *		  condition deparses to the registered canonical text and calls
+ *		  nothing that can be replaced; it is not renamed or copied;
  *		- no other BEFORE ROW trigger fires after it (triggers fire in name
  *		  order);
- *		- it has no rewrite rules and no inheritance children other than
- *		  partitions, and no partition is a foreign table;
+ *		- no rewrite rules, no inheritance children other than partitions,
+ *		  no foreign-table partition; the protected table itself is neither
+ *		  a partition, an inheritance child nor a typed table; partition keys
+ *		  call only built-in functions;
  *		- every column the trigger names exists and is not generated;
  *		- the trigger does not depend on an extension (which would drop it);
+ *		- a partition attached in this transaction holds no row that another
+ *		  transaction wrote;
  *	  and of the command itself: no ALTER COLUMN TYPE of a column the trigger
  *	  names (its USING clause would rewrite the column without the trigger),
- *	  no ATTACH PARTITION of a table that holds rows, no DETACH PARTITION;
+ *	  no ADD COLUMN of such a name (dropped in the same command), no DETACH;
  *	- at sql_drop, the protect trigger of a table that stays is put back
  *	  (DROP TRIGGER; so that pg_dump --clean output can be replayed), or the
  *	  command is refused when it also dropped a column the trigger needs
  *	  (DROP COLUMN ... CASCADE) or dropped the copy on a partition;
  *	- at ddl_command_start, DROP EXTENSION anonymize and DROP SCHEMA of its
  *	  schema are refused while any table is protected (once the extension is
- *	  dropped, no event trigger of it runs any more).
+ *	  dropped, no event trigger of it runs any more), and so are DETACH
+ *	  PARTITION (whose CONCURRENTLY form commits a first step), ATTACH
+ *	  PARTITION of a table that holds rows, and partition bounds that are not
+ *	  constants, for the table's owner (anybody else is refused by the
+ *	  command itself, and no lock is taken for them).
+ *
+ * No condition is ever parsed again after protect() (only deparsed), so no
+ * code of anyone's runs in the guard, as whoever issues the DDL.
  *
  * An error rolls the command back.  A registered table whose trigger does
  * not exist at all is accepted at ddl_command_end, because that is the state
@@ -52,9 +66,6 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
-#include "executor/executor.h"
-#include "parser/parse_type.h"
-#include "utils/partcache.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_depend.h"
@@ -63,12 +74,14 @@
 #include "catalog/pg_trigger.h"
 #include "commands/event_trigger.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
+#include "parser/parse_type.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "tcop/deparse_utility.h"
@@ -77,6 +90,7 @@
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
+#include "utils/partcache.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"

@@ -13,9 +13,14 @@
  * and it is rebuilt (and the old one freed) at the trigger's next call, never
  * while a call is using it.
  *
- * protect() builds the trigger as a CreateTrigStmt node, never as SQL text,
- * and installs it as the extension's owner after checking that the caller
- * owns the table: PUBLIC has no EXECUTE on anonymize.protect_trigger().
+ * protect() checks that the caller owns the table, grants the table's owner
+ * EXECUTE on anonymize.protect_trigger() (which PUBLIC lacks; partitions
+ * need it) as the extension's owner, then builds the trigger as a
+ * CreateTrigStmt node, never as SQL text, and creates it as the caller: no
+ * code of the caller's ever runs with the extension owner's rights.  Its
+ * condition is cooked once, checked (built-in, immutable) and kept in the
+ * registry as canonical text.  Before returning it checks the table as the
+ * guard checks tables after a command.
  *
  *-------------------------------------------------------------------------
  */
