@@ -282,6 +282,29 @@ anon_map_scan(Relation rel, const uint8 *digest, MapRow *row)
 	pfree(key);
 }
 
+/*
+ * Refuse to write the map unless it is as the extension made it: a plain
+ * table with its primary key as its only index, and no trigger or rule.
+ * Rows are written as for a catalog (heap and index directly), which would
+ * skip a trigger or rule a superuser added and cannot maintain an index
+ * with expressions or a predicate.
+ */
+static void
+anon_map_check_shape(Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->trigdesc != NULL ||
+		rel->rd_rules != NULL || list_length(indexes) != 1 ||
+		linitial_oid(indexes) != RelationGetPrimaryKeyIndex(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table anonymize.pseudonyms is not as the extension made it"),
+				 errdetail("The map must be a plain table with its primary key as its only index, and no trigger or rule."),
+				 errhint("Remove what was added to it.")));
+	list_free(indexes);
+}
+
 /* Insert a map row. */
 static void
 anon_map_insert(Relation rel, const uint8 *digest, const uint8 *pseudonym)
@@ -290,6 +313,8 @@ anon_map_insert(Relation rel, const uint8 *digest, const uint8 *pseudonym)
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 	HeapTuple	tup;
+
+	anon_map_check_shape(rel);
 
 	SET_VARSIZE(key, VARHDRSZ + ANON_DIGEST_LEN);
 	memcpy(VARDATA(key), digest, ANON_DIGEST_LEN);
