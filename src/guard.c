@@ -894,38 +894,66 @@ guard_check_alter_start(AlterTableStmt *stmt)
 	Oid			relid;
 	AnonProtection reg;
 	ListCell   *lc;
+	LOCKMODE	lockmode = NoLock;
 
 	if (stmt->objtype != OBJECT_TABLE || stmt->relation == NULL)
-		return;
-	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-	/* whoever does not own the table is refused by the command itself */
-	if (!OidIsValid(relid) || !pg_class_ownercheck(relid, GetUserId()) ||
-		!anon_protection_read(anon_protection_root(relid), &reg))
 		return;
 	foreach(lc, stmt->cmds)
 	{
 		AlterTableCmd *at = lfirst(lc);
 
+		if (at->subtype == AT_DetachPartition && !((PartitionCmd *) at->def)->concurrent)
+			lockmode = AccessExclusiveLock;
+		else if ((at->subtype == AT_DetachPartition ||
+				  at->subtype == AT_DetachPartitionFinalize ||
+				  at->subtype == AT_AttachPartition) && lockmode == NoLock)
+			lockmode = ShareUpdateExclusiveLock;
+	}
+	if (lockmode == NoLock)
+		return;
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	/* whoever does not own the table is refused by the command itself */
+	if (!OidIsValid(relid) || !pg_class_ownercheck(relid, GetUserId()))
+		return;
+
+	/*
+	 * Lock the table as the command will, so that the name the command
+	 * resolves next is the one checked here: no other session can rename it
+	 * away, or another table to it, in between (DETACH CONCURRENTLY commits
+	 * its first step on its own, so a check afterwards would be too late).
+	 */
+	if (RangeVarGetRelid(stmt->relation, lockmode, true) != relid)
+		guard_refuse("table \"%s\" changed while it was checked",
+					 stmt->relation->relname);
+	if (!anon_protection_read(anon_protection_root(relid), &reg))
+		return;
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *at = lfirst(lc);
+		PartitionCmd *part = (PartitionCmd *) at->def;
+		Oid			partid;
+
 		if (at->subtype == AT_DetachPartition ||
 			at->subtype == AT_DetachPartitionFinalize)
 			guard_refuse("cannot detach a partition of protected table \"%s\"",
 						 get_rel_name(relid));
-		if (at->subtype == AT_AttachPartition)
-		{
-			Oid			partid;
-
-			guard_check_bound(((PartitionCmd *) at->def)->bound, relid);
-			partid = RangeVarGetRelid(((PartitionCmd *) at->def)->name, NoLock, true);
-
-			if (OidIsValid(partid) && pg_class_ownercheck(partid, GetUserId()) &&
-				guard_holds_rows(partid))
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("cannot attach table \"%s\" to protected table \"%s\": it holds rows",
-								get_rel_name(partid), get_rel_name(relid)),
-						 errdetail("Its rows did not pass through the anonymize trigger; even deleted rows stay in its files until VACUUM."),
-						 errhint("Insert its rows through the protected table instead.")));
-		}
+		if (at->subtype != AT_AttachPartition)
+			continue;
+		guard_check_bound(part->bound, relid);
+		partid = RangeVarGetRelid(part->name, NoLock, true);
+		if (!OidIsValid(partid) || !pg_class_ownercheck(partid, GetUserId()))
+			continue;
+		/* locked as the command locks it, so it stays the table checked */
+		if (RangeVarGetRelid(part->name, AccessExclusiveLock, true) != partid)
+			guard_refuse("table \"%s\" changed while it was checked",
+						 part->name->relname);
+		if (guard_holds_rows(partid))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot attach table \"%s\" to protected table \"%s\": it holds rows",
+							get_rel_name(partid), get_rel_name(relid)),
+					 errdetail("Its rows did not pass through the anonymize trigger; even deleted rows stay in its files until VACUUM."),
+					 errhint("Insert its rows through the protected table instead.")));
 	}
 }
 
