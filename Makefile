@@ -28,7 +28,7 @@ REGRESS = breakout_basics breakout_rules breakout_modes breakout_errors breakout
 	protect_privileges protect_attacks protect_upgrade hostile_inputs privileges_analytics secret_key \
 	pseudonym_rewrite pseudonym_normalize
 REGRESS_OPTS = --inputdir=. --load-extension=anonymize
-ISOLATION = pseudonym_first_insert forget_race pseudonym_deadlock pseudonym_prepared
+ISOLATION = pseudonym_first_insert forget_race pseudonym_deadlock pseudonym_prepared guard_attach_race
 ISOLATION_OPTS = --load-extension=anonymize
 
 PG_CPPFLAGS = -I$(srcdir)/src
