@@ -371,13 +371,52 @@ DROP INDEX anonymize.atk_map_extra;
 INSERT INTO atk_events VALUES (3, 'new-person@acme.com', 'view');
 SELECT count(*) FILTER (WHERE email LIKE '%@%') AS raw_emails, count(*) AS rows FROM atk_events;
 
+-- Canonical conditions mean the same under every setting: written and read
+-- with DateStyle ISO, TimeZone UTC and only pg_catalog on the search path.
+SET ROLE regress_atk_owner;
+SET DateStyle = 'SQL, MDY';
+CREATE TABLE atk_dates (id int, email text, d date);
+SELECT anonymize.protect('atk_dates', ARRAY['email=pseudonym'], when_condition => $$NEW.d >= '2024-01-12'$$);
+SELECT when_condition FROM anonymize.protected_tables WHERE table_name = 'atk_dates'::regclass;
+-- the same text means another date under DMY: the replacement is refused
+SET DateStyle = 'SQL, DMY';
+CREATE OR REPLACE TRIGGER zzz_anonymize_protect BEFORE INSERT OR UPDATE ON atk_dates FOR EACH ROW
+	WHEN (NEW.d >= '2024-12-01') EXECUTE FUNCTION anonymize.protect_trigger('rule', 'email', 'pseudonym');
+-- DROP TRIGGER puts back the registered condition, whatever the settings
+DROP TRIGGER zzz_anonymize_protect ON atk_dates;
+RESET DateStyle;
+SET TimeZone = 'Asia/Kolkata';
+INSERT INTO atk_dates VALUES (1, 'ann@acme.com', '2024-06-01');
+SELECT email LIKE '%@%' AS raw FROM atk_dates;
+RESET TimeZone;
+-- enums (whose labels can be renamed, so that a literal or a cast to text
+-- means another label) and literals naming catalog objects (a text search
+-- configuration can be changed) are refused
+CREATE TYPE public.atk_kinds AS ENUM ('view', 'click');
+CREATE TABLE atk_enum (id int, email text, kind public.atk_kinds);
+SELECT anonymize.protect('atk_enum', ARRAY['email=pseudonym'], when_condition => $$NEW.kind = 'view'$$);
+SELECT anonymize.protect('atk_enum', ARRAY['email=pseudonym'], when_condition => $$NEW.kind::text = 'view'$$);
+CREATE TEXT SEARCH CONFIGURATION public.atk_cfg (COPY = pg_catalog.simple);
+CREATE TABLE atk_ts (id int, email text, kind text);
+SELECT anonymize.protect('atk_ts', ARRAY['email=pseudonym'],
+	when_condition => $$to_tsvector('public.atk_cfg'::regconfig, NEW.kind) @@ 'view'::tsquery$$);
+RESET ROLE;
+-- a superuser whose search_path puts another schema first runs nobody's
+-- code when the trigger is put back
+SET search_path = atk_shadow, pg_catalog, public;
+DROP TRIGGER zzz_anonymize_protect ON public.atk_dates;
+RESET search_path;
+SELECT tgenabled FROM pg_trigger WHERE tgrelid = 'atk_dates'::regclass AND tgname = 'zzz_anonymize_protect';
+
 -- S9: DROP EXTENSION is refused only because of registered tables
 DROP EXTENSION anonymize;
 
 DROP TABLE atk_events, atk_parted, atk_part_full, atk_part_late, atk_part_ok, atk_when,
 	atk_inject, atk_scope, atk_stats, atk_rls, atk_skip, atk_parent, atk_esc, atk_host,
 	atk_par, atk_pre, atk_cond, atk_keyed, public.atk_x, atk_ops, atk_bound, atk_bound_1,
-	atk_keyfn CASCADE;
+	atk_keyfn, atk_dates, atk_enum, atk_ts CASCADE;
+DROP TYPE public.atk_kinds;
+DROP TEXT SEARCH CONFIGURATION public.atk_cfg;
 DROP SCHEMA atk_shadow CASCADE;
 DROP TYPE public.atk_row, public.atk_wrap;
 DROP DOMAIN public.atk_checked;

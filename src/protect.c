@@ -774,7 +774,7 @@ protect_read_options(FunctionCallInfo fcinfo, Relation rel, ProtectOptions *opt)
 		Node	   *qual;
 
 		/* cooked as the caller, checked, and kept in its canonical text */
-		qual = anon_condition_cook(rel, text_to_cstring(PG_GETARG_TEXT_PP(6)), NULL);
+		qual = anon_condition_cook(rel, text_to_cstring(PG_GETARG_TEXT_PP(6)), NULL, false);
 		anon_condition_check(qual);
 		opt->when_condition = anon_condition_deparse(RelationGetRelid(rel), qual);
 	}
@@ -1112,7 +1112,7 @@ protect_install_trigger(Relation rel, AnonProtection *reg, bool replace)
 		elog(ERROR, "function anonymize.protect_trigger() does not exist");
 	args = anon_protection_args(reg, &nargs);
 	if (reg->when_condition)
-		qual = anon_condition_cook(rel, reg->when_condition, &rtable);
+		qual = anon_condition_cook(rel, reg->when_condition, &rtable, true);
 
 	stmt->replace = replace;
 	stmt->isconstraint = false;

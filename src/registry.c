@@ -272,17 +272,47 @@ anon_condition_parse(const char *cond)
 }
 
 /*
+ * Settings under which a condition's canonical text is written and read, so
+ * that the text means the same whoever handles it: only pg_catalog on the
+ * search path (no object of anyone's can be picked up, and every other is
+ * named with its schema), and fixed forms of dates, times, intervals and
+ * floats.  Returns the nesting level to restore with AtEOXact_GUC.
+ */
+static int
+registry_fixed_settings(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("datestyle", "ISO, YMD", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("extra_float_digits", "3", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("timezone", "UTC", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+/*
  * Cook a WHEN condition against a table as CREATE TRIGGER does: OLD is range
- * table entry 1 and NEW entry 2; see registry.h.
+ * table entry 1 and NEW entry 2; see registry.h.  A canonical text is read
+ * under the settings it was written under.
  */
 Node *
-anon_condition_cook(Relation rel, const char *cond, List **rtable)
+anon_condition_cook(Relation rel, const char *cond, List **rtable, bool canonical)
 {
 	ErrorContextCallback errcallback;
-	ParseState *pstate = make_parsestate(NULL);
+	ParseState *pstate;
 	ParseNamespaceItem *nsitem;
-	Node	   *raw = anon_condition_parse(cond);
+	Node	   *raw;
 	Node	   *qual;
+	int			nestlevel = canonical ? registry_fixed_settings() : -1;
+
+	pstate = make_parsestate(NULL);
+	raw = anon_condition_parse(cond);
 
 	pstate->p_sourcetext = cond;
 	nsitem = addRangeTableEntryForRelation(pstate, rel, AccessShareLock,
@@ -303,6 +333,8 @@ anon_condition_cook(Relation rel, const char *cond, List **rtable)
 	if (rtable)
 		*rtable = pstate->p_rtable;
 	free_parsestate(pstate);
+	if (canonical)
+		AtEOXact_GUC(true, nestlevel);
 	return qual;
 }
 
@@ -315,6 +347,30 @@ registry_changeable_function(Oid funcid, void *context)
 {
 	return funcid >= FirstNormalObjectId ||
 		(*(bool *) context && func_volatile(funcid) != PROVOLATILE_IMMUTABLE);
+}
+
+/* Whether a type is one of the OID aliases that name catalog objects. */
+static bool
+registry_names_object(Oid typid)
+{
+	switch (typid)
+	{
+		case OIDOID:
+		case REGPROCOID:
+		case REGPROCEDUREOID:
+		case REGOPEROID:
+		case REGOPERATOROID:
+		case REGCLASSOID:
+		case REGCOLLATIONOID:
+		case REGTYPEOID:
+		case REGROLEOID:
+		case REGNAMESPACEOID:
+		case REGCONFIGOID:
+		case REGDICTIONARYOID:
+			return true;
+		default:
+			return false;
+	}
 }
 
 /* Walker of anon_condition_check: whether anything in it could change. */
@@ -337,9 +393,20 @@ registry_changeable(Node *node, void *context)
 		(*(bool *) context && IsA(node, SQLValueFunction)) ||
 		IsA(node, NextValueExpr) || IsA(node, Param))
 		return true;
-	/* a literal of a type that is not built in ran (and may run) its code */
-	if (IsA(node, Const) && ((Const *) node)->consttype >= FirstNormalObjectId &&
-		get_typtype(((Const *) node)->consttype) != TYPTYPE_ENUM)
+	/*
+	 * A literal of a type that is not built in ran (and may run) its code,
+	 * and means something else once its type or label is renamed; a literal
+	 * naming a catalog object (regconfig, regclass, ...) means what its
+	 * owner later makes of the object; so does a collation that is not built
+	 * in.
+	 */
+	if (IsA(node, Const) &&
+		(((Const *) node)->consttype >= FirstNormalObjectId ||
+		 registry_names_object(((Const *) node)->consttype)))
+		return true;
+	if (IsA(node, CollateExpr) && ((CollateExpr *) node)->collOid >= FirstNormalObjectId)
+		return true;
+	if (IsA(node, Const) && ((Const *) node)->constcollid >= FirstNormalObjectId)
 		return true;
 	return expression_tree_walker(node, registry_changeable, context);
 }
@@ -433,11 +500,9 @@ char *
 anon_condition_deparse(Oid relid, Node *qual)
 {
 	Node	   *q = copyObject(qual);
-	int			nestlevel = NewGUCNestLevel();
+	int			nestlevel = registry_fixed_settings();
 	char	   *text;
 
-	(void) set_config_option("search_path", "pg_catalog", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	ChangeVarNodes(q, PRS2_NEW_VARNO, 1, 0);
 	text = deparse_expression(q, deparse_context_for("new", relid), true, false);
 	AtEOXact_GUC(true, nestlevel);

@@ -57,8 +57,13 @@ extern void anon_protection_grant_owner(Oid relid);
 /* Parse a WHEN condition as one raw expression (error 22023 otherwise). */
 extern Node *anon_condition_parse(const char *cond);
 
-/* Cook a WHEN condition against a table; *rtable gets OLD and NEW. */
-extern Node *anon_condition_cook(Relation rel, const char *cond, List **rtable);
+/*
+ * Cook a WHEN condition against a table; *rtable gets OLD and NEW.  With
+ * canonical, cond is a canonical text, read under the fixed settings it was
+ * written under.
+ */
+extern Node *anon_condition_cook(Relation rel, const char *cond, List **rtable,
+								 bool canonical);
 
 /*
  * Refuse (0A000) a cooked condition that could change meaning later: one
