@@ -408,13 +408,43 @@ DROP TRIGGER zzz_anonymize_protect ON public.atk_dates;
 RESET search_path;
 SELECT tgenabled FROM pg_trigger WHERE tgrelid = 'atk_dates'::regclass AND tgname = 'zzz_anonymize_protect';
 
+-- The canonical text is read with standard_conforming_strings on and
+-- pg_temp searched last, whatever the session that puts a trigger back.
+SET ROLE regress_atk_owner;
+CREATE TABLE atk_bs (id int, email text, kind varchar);
+SELECT anonymize.protect('atk_bs', ARRAY['email=pseudonym'],
+	when_condition => $$length('\\') = 2 AND NEW.kind::text IS NOT NULL$$);
+SET standard_conforming_strings = off;
+CREATE TEMP TABLE atk_tmp (a int);
+CREATE TYPE pg_temp.text AS (a int, b int);
+DROP TRIGGER zzz_anonymize_protect ON atk_bs;
+RESET standard_conforming_strings;
+DROP TYPE pg_temp.text;
+INSERT INTO atk_bs VALUES (1, 'ann@acme.com', 'view');
+SELECT email LIKE '%@%' AS raw FROM atk_bs;
+-- an expression of a type naming a catalog object is refused, also behind a
+-- cast of a number
+CREATE TEXT SEARCH DICTIONARY public.atk_dict (TEMPLATE = pg_catalog.simple, ACCEPT = true);
+CREATE TABLE atk_lex (id int, email text);
+SELECT anonymize.protect('atk_lex', ARRAY['email=pseudonym'],
+	when_condition => format($$ts_lexize(%s::oid::regdictionary, 'x') IS NOT NULL$$,
+	                         'public.atk_dict'::regdictionary::oid));
+-- a partition key of a type that is not built in is refused: a bound is
+-- converted to it, maybe by a cast of the owner's
+CREATE TYPE public.atk_keytype AS ENUM ('a', 'b');
+CREATE TABLE atk_enumkey (id public.atk_keytype, email text) PARTITION BY LIST (id);
+SELECT anonymize.protect('atk_enumkey', ARRAY['email=pseudonym']);
+RESET ROLE;
+
 -- S9: DROP EXTENSION is refused only because of registered tables
 DROP EXTENSION anonymize;
 
 DROP TABLE atk_events, atk_parted, atk_part_full, atk_part_late, atk_part_ok, atk_when,
 	atk_inject, atk_scope, atk_stats, atk_rls, atk_skip, atk_parent, atk_esc, atk_host,
 	atk_par, atk_pre, atk_cond, atk_keyed, public.atk_x, atk_ops, atk_bound, atk_bound_1,
-	atk_keyfn, atk_dates, atk_enum, atk_ts CASCADE;
+	atk_keyfn, atk_dates, atk_enum, atk_ts, atk_bs, atk_lex, atk_enumkey CASCADE;
+DROP TYPE public.atk_keytype;
+DROP TEXT SEARCH DICTIONARY public.atk_dict;
 DROP TYPE public.atk_kinds;
 DROP TEXT SEARCH CONFIGURATION public.atk_cfg;
 DROP SCHEMA atk_shadow CASCADE;

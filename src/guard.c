@@ -320,7 +320,8 @@ guard_check_columns(Relation rel, GuardTarget *target)
  * false when the root has no protect trigger at all (a restore in progress).
  */
 static void
-guard_check_table(Oid relid, GuardTarget *target, bool root, bool installed)
+guard_check_table(Oid relid, GuardTarget *target, bool root, bool installed,
+				  bool fresh)
 {
 	Relation	rel;
 	const char *relname;
@@ -340,7 +341,7 @@ guard_check_table(Oid relid, GuardTarget *target, bool root, bool installed)
 	if (rel == NULL)
 	{
 		foreach(lc, find_inheritance_children(relid, NoLock))
-			guard_check_table(lfirst_oid(lc), target, false, installed);
+			guard_check_table(lfirst_oid(lc), target, false, installed, fresh);
 		return;
 	}
 	relname = RelationGetRelationName(rel);
@@ -349,12 +350,22 @@ guard_check_table(Oid relid, GuardTarget *target, bool root, bool installed)
 					 relname);
 	if (OidIsValid(rel->rd_rel->reloftype))
 		guard_refuse("protected table \"%s\" cannot be a typed table", relname);
-	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE &&
-		anon_condition_changeable((Node *) RelationGetPartitionKey(rel)->partexprs, false))
-		guard_refuse("the partition key of protected table \"%s\" cannot call a function that is not built in",
-					 relname);
-	if (!root && rel->rd_rel->relkind == RELKIND_RELATION &&
-		guard_new_partition(relid) && guard_holds_old_rows(rel))
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+	{
+		PartitionKey key = RelationGetPartitionKey(rel);
+
+		if (anon_condition_changeable((Node *) key->partexprs, false))
+			guard_refuse("the partition key of protected table \"%s\" cannot call a function that is not built in",
+						 relname);
+		/* a bound is converted to the key's type, maybe by a cast of anyone's */
+		for (int i = 0; i < key->partnatts; i++)
+			if (key->parttypid[i] >= FirstNormalObjectId)
+				guard_refuse("the partition key of protected table \"%s\" must be of built-in types",
+							 relname);
+	}
+	/* a partition attached in this transaction, and all its own partitions */
+	fresh = fresh || (!root && guard_new_partition(relid));
+	if (fresh && rel->rd_rel->relkind == RELKIND_RELATION && guard_holds_old_rows(rel))
 		guard_refuse("partition \"%s\" of protected table \"%s\" holds rows that did not pass through its trigger",
 					 relname, target->root_name);
 	if (rel->rd_rel->relkind != RELKIND_RELATION &&
@@ -383,7 +394,7 @@ guard_check_table(Oid relid, GuardTarget *target, bool root, bool installed)
 		guard_refuse("protected table \"%s\" cannot have inheritance children", relname);
 	relation_close(rel, AccessShareLock);
 	foreach(lc, children)
-		guard_check_table(lfirst_oid(lc), target, false, installed);
+		guard_check_table(lfirst_oid(lc), target, false, installed, fresh);
 }
 
 /*
@@ -576,7 +587,7 @@ anon_guard_check_protected(Oid relid)
 	target.funcoid = anon_protect_function_oid();
 	target.args = anon_protection_args(&target.reg, &target.nargs);
 	target.root_name = get_rel_name(relid);
-	guard_check_table(relid, &target, true, true);
+	guard_check_table(relid, &target, true, true, false);
 }
 
 /* Check the state of every protected table that may have changed. */
@@ -602,7 +613,7 @@ guard_check_all(List *protected, List *named, Oid funcoid)
 		target.root_name = name;
 		if (guard_fires_on_origin(lfirst_oid(lc)))
 			guard_fire_always(lfirst_oid(lc));
-		guard_check_table(lfirst_oid(lc), &target, true, true);
+		guard_check_table(lfirst_oid(lc), &target, true, true, false);
 		anon_protection_grant_owner(lfirst_oid(lc));
 	}
 }

@@ -275,15 +275,29 @@ anon_condition_parse(const char *cond)
  * Settings under which a condition's canonical text is written and read, so
  * that the text means the same whoever handles it: only pg_catalog on the
  * search path (no object of anyone's can be picked up, and every other is
- * named with its schema), and fixed forms of dates, times, intervals and
- * floats.  Returns the nesting level to restore with AtEOXact_GUC.
+ * named with its schema), and fixed forms of strings, arrays, dates, times,
+ * intervals, floats, bytea and xml.  Returns the nesting level to restore
+ * with AtEOXact_GUC.
  */
 static int
 registry_fixed_settings(void)
 {
 	int			nestlevel = NewGUCNestLevel();
 
-	(void) set_config_option("search_path", "pg_catalog", PGC_USERSET,
+	/* pg_temp last: else it would be searched first for types */
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("array_nulls", "on", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("transform_null_equals", "off", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("bytea_output", "hex", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("xmloption", "content", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("xmlbinary", "base64", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("datestyle", "ISO, YMD", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
@@ -403,6 +417,9 @@ registry_changeable(Node *node, void *context)
 	if (IsA(node, Const) &&
 		(((Const *) node)->consttype >= FirstNormalObjectId ||
 		 registry_names_object(((Const *) node)->consttype)))
+		return true;
+	/* any expression of a type that names a catalog object (casts too) */
+	if (!IsA(node, List) && registry_names_object(exprType(node)))
 		return true;
 	if (IsA(node, CollateExpr) && ((CollateExpr *) node)->collOid >= FirstNormalObjectId)
 		return true;
