@@ -68,6 +68,7 @@
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_rewrite.h"
@@ -125,44 +126,24 @@ typedef struct GuardTarget
 
 static bool guard_locked_by_me(Oid relid);
 
-/* The table of a rewrite rule, or InvalidOid. */
+/*
+ * The table a trigger or a rule belongs to (relcol of its catalog row), or
+ * InvalidOid.
+ */
 static Oid
-guard_rule_table(Oid ruleoid)
+guard_object_table(Oid classid, AttrNumber oidcol, AttrNumber relcol, Oid objid)
 {
-	Relation	rel = table_open(RewriteRelationId, AccessShareLock);
-	ScanKeyData skey;
-	SysScanDesc scan;
-	HeapTuple	tup;
+	Relation	rel = table_open(classid, AccessShareLock);
+	HeapTuple	tup = get_catalog_object_by_oid(rel, oidcol, objid);
 	Oid			relid = InvalidOid;
 
-	ScanKeyInit(&skey, Anum_pg_rewrite_oid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(ruleoid));
-	scan = systable_beginscan(rel, RewriteOidIndexId, true, NULL, 1, &skey);
-	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
-		relid = ((Form_pg_rewrite) GETSTRUCT(tup))->ev_class;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return relid;
-}
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, relcol, RelationGetDescr(rel), &isnull);
 
-/* The table of a trigger, or InvalidOid. */
-static Oid
-guard_trigger_table(Oid tgoid)
-{
-	Relation	rel = table_open(TriggerRelationId, AccessShareLock);
-	ScanKeyData skey;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	Oid			relid = InvalidOid;
-
-	ScanKeyInit(&skey, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(tgoid));
-	scan = systable_beginscan(rel, TriggerOidIndexId, true, NULL, 1, &skey);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
-		relid = ((Form_pg_trigger) GETSTRUCT(tup))->tgrelid;
-	systable_endscan(scan);
+		relid = isnull ? InvalidOid : DatumGetObjectId(d);
+	}
 	table_close(rel, AccessShareLock);
 	return relid;
 }
@@ -732,9 +713,11 @@ guard_command_table(ObjectAddress *address)
 	if (address->classId == RelationRelationId)
 		return address->objectId;
 	if (address->classId == TriggerRelationId)
-		return guard_trigger_table(address->objectId);
+		return guard_object_table(TriggerRelationId, Anum_pg_trigger_oid,
+								  Anum_pg_trigger_tgrelid, address->objectId);
 	if (address->classId == RewriteRelationId)
-		return guard_rule_table(address->objectId);
+		return guard_object_table(RewriteRelationId, Anum_pg_rewrite_oid,
+								  Anum_pg_rewrite_ev_class, address->objectId);
 	return InvalidOid;
 }
 

@@ -50,6 +50,7 @@
 #include "parser/parser.h"
 
 #include "anonymize.h"
+#include "keys.h"
 #include "registry.h"
 #include "rules.h"
 
@@ -282,31 +283,23 @@ anon_condition_parse(const char *cond)
 static int
 registry_fixed_settings(void)
 {
-	int			nestlevel = NewGUCNestLevel();
+	static const char *const settings[][2] = {
+		/* pg_temp last: else it would be searched first for types */
+		{"search_path", "pg_catalog, pg_temp"},
+		{"standard_conforming_strings", "on"},
+		{"array_nulls", "on"},
+		{"transform_null_equals", "off"},
+		{"bytea_output", "hex"},
+		{"xmloption", "content"},
+		{"xmlbinary", "base64"},
+		{"timezone", "UTC"},
+	};
+	/* dates, intervals and floats as keys travel between workers */
+	int			nestlevel = anon_portable_settings();
 
-	/* pg_temp last: else it would be searched first for types */
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("array_nulls", "on", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("transform_null_equals", "off", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("bytea_output", "hex", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("xmloption", "content", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("xmlbinary", "base64", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("datestyle", "ISO, YMD", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("extra_float_digits", "3", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("timezone", "UTC", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	for (int i = 0; i < lengthof(settings); i++)
+		(void) set_config_option(settings[i][0], settings[i][1], PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	return nestlevel;
 }
 
