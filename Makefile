@@ -17,10 +17,12 @@ OBJS = \
 	src/secret.o \
 	src/registry.o \
 	src/protect.o \
-	src/guard.o
+	src/guard.o \
+	src/labels.o \
+	src/access.o
 
 DATA = sql/anonymize--0.1.0.sql sql/anonymize--0.1.0--0.2.0.sql sql/anonymize--0.2.0--0.3.0.sql \
-	sql/anonymize--0.3.0--0.4.0.sql
+	sql/anonymize--0.3.0--0.4.0.sql sql/anonymize--0.4.0--0.5.0.sql
 
 REGRESS = breakout_basics breakout_rules breakout_modes breakout_errors breakout_types breakout_parallel \
 	breakout_two_fields breakout_subjects breakout_comments k_anonymity breakout_parallel_forms breakout_random \
