@@ -77,7 +77,7 @@ COMMENT ON FUNCTION @extschema@.revoke_anonymized(regclass, regrole) IS
 
 CREATE VIEW @extschema@.labels AS
 	SELECT c.rel AS table_name, c.col AS column_name, c.sensitivity,
-	       c.col = t.subject AS is_subject
+	       COALESCE(c.col = t.subject, false) AS is_subject
 	FROM @extschema@.label_columns AS c JOIN @extschema@.label_tables AS t USING (rel)
 	UNION ALL
 	SELECT t.rel, t.subject, 'very_sensitive', true
@@ -90,7 +90,7 @@ COMMENT ON VIEW @extschema@.labels IS
 
 CREATE VIEW @extschema@.anonymized_grants AS
 	SELECT a.rel AS table_name, a.grantee,
-	       pg_catalog.greatest(t.threshold,
+	       GREATEST(t.threshold,
 	                           pg_catalog.current_setting('anonymize.min_threshold', true)::int4) AS threshold
 	FROM @extschema@.anonymized_access AS a JOIN @extschema@.label_tables AS t USING (rel);
 GRANT SELECT ON @extschema@.anonymized_grants TO PUBLIC;

@@ -1,5 +1,1576 @@
-/* placeholder, replaced below */
+/*-------------------------------------------------------------------------
+ *
+ * access.c
+ *	  Anonymized access: a grantee's plain GROUP BY queries on an anonymized
+ *	  table get the threshold rules, and nothing else reaches its rows.
+ *
+ * A grantee (anonymize.grant_anonymized) holds no SELECT on the table, so
+ * anything that is not turned into an anonymized query fails PostgreSQL's
+ * own permission check: fail closed, also where this library is not loaded.
+ *
+ * The query hook (post_parse_analyze) looks at the queries of roles that
+ * may be grantees.  A query level that reads an anonymized table must be a
+ * "core": one table, GROUP BY of at most two columns or generalizations of
+ * one, count/sum/avg, and a WHERE clause of comparisons of labelled columns
+ * with constants.  Anything else reading the table is refused (42501).  A
+ * core is replaced by a call of anonymize.anonymized_query(core text,
+ * parameters...), a function in FROM whose columns are the core's keys and
+ * aggregates; the rest of the query (target list, HAVING, ORDER BY, LIMIT,
+ * wrappers of BI tools) stays and works on the function's rows.
+ *
+ * anonymized_query parses and checks the core again, as the current user,
+ * with the table's labels as they are now: calling it directly gives nothing
+ * more than the hook does.  It then runs anonymized_breakout over the rows
+ * as the table's owner, one aggregate per distinct metric, with the table's
+ * threshold and sensitivities, and turns the groups back into rows of the
+ * core's types.  Errors that would depend on the data of a small group
+ * (NaN, infinite or overflowing metrics) hide that group's metric instead
+ * (anonymize.hide_bad_metrics), and every generalization and pattern is
+ * first evaluated on a sample value, so that an error in it is raised
+ * before any row is read.
+ *
+ *-------------------------------------------------------------------------
+ */
 #include "postgres.h"
-#include "fmgr.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_aggregate.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/analyze.h"
+#include "parser/parse_coerce.h"
+#include "parser/parse_func.h"
+#include "tcop/tcopprot.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/regproc.h"
+#include "utils/ruleutils.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+
+#include "anonymize.h"
+#include "keys.h"
+#include "labels.h"
+
 PG_FUNCTION_INFO_V1(anon_anonymized_query);
-Datum anon_anonymized_query(PG_FUNCTION_ARGS) { elog(ERROR, "not yet"); }
+
+/* What an aggregate of a core is made of. */
+typedef enum AccessAggKind
+{
+	ACCESS_ROWS,				/* count(*) */
+	ACCESS_PEOPLE,				/* count(DISTINCT subject) */
+	ACCESS_COUNT,				/* count(x) */
+	ACCESS_SUM,					/* sum(x) */
+	ACCESS_AVG					/* avg(x) */
+} AccessAggKind;
+
+typedef struct AccessAgg
+{
+	Aggref	   *ref;
+	AccessAggKind kind;
+	Node	   *arg;			/* x, or NULL */
+	int			metric;			/* index of its metric, -1 for n */
+} AccessAgg;
+
+/* A filter on a very_sensitive column: it matches only values of >= k. */
+typedef struct AccessGuard
+{
+	Node	   *leaf;			/* the comparison */
+	Node	   *column;			/* the column (or generalization) compared */
+} AccessGuard;
+
+/* A core, checked: what anonymized_query needs to answer it. */
+typedef struct AccessCore
+{
+	Query	   *query;
+	Oid			relid;
+	const char *relname;
+	AnonPolicy *policy;
+	int			nkeys;
+	Node	   *keys[2];
+	AnonSensitivity keysens[2];
+	List	   *aggs;			/* AccessAgg */
+	List	   *guards;			/* AccessGuard */
+} AccessCore;
+
+static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
+
+/* > 0 while anonymized_query parses or runs queries of its own */
+static int	access_internal = 0;
+
+static void access_post_parse_analyze(ParseState *pstate, Query *query,
+									  JumbleState *jstate);
+static void access_check_query(Query *q, const char *context);
+
+/* Install the query hook; see _PG_init. */
+void
+AnonAccessInit(void)
+{
+	prev_post_parse_analyze = post_parse_analyze_hook;
+	post_parse_analyze_hook = access_post_parse_analyze;
+}
+
+/* Refuse something a grantee did with an anonymized table (42501). */
+static void
+access_refuse(Oid relid, const char *what, const char *hint)
+	pg_attribute_noreturn();
+
+static void
+access_refuse(Oid relid, const char *what, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("anonymized access to table \"%s\" does not allow %s",
+					get_rel_name(relid), what),
+			 errhint("%s", hint ? hint :
+					 "Anonymized access allows SELECT ... GROUP BY of at most two labelled columns, "
+					 "with count, sum and avg, filtered by comparisons of labelled columns with constants.")));
+}
+
+/*
+ * The query hook: chain, then return at once unless the current user may be
+ * a grantee of some table.
+ */
+static void
+access_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
+{
+	if (prev_post_parse_analyze)
+		prev_post_parse_analyze(pstate, query, jstate);
+	if (access_internal > 0 || !IsTransactionState() ||
+		!anon_user_may_be_grantee())
+		return;
+	access_check_query(query, NULL);
+}
+
+/* Walker of access_mentions: the first anonymized table of a query tree. */
+static bool
+access_mentions_walker(Node *node, Oid *relid)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+
+		if (rte->rtekind == RTE_RELATION && anon_user_is_grantee(rte->relid))
+		{
+			*relid = rte->relid;
+			return true;
+		}
+		return false;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, access_mentions_walker,
+								 (void *) relid, QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, access_mentions_walker, (void *) relid);
+}
+
+/*
+ * The anonymized table (for the current user) that a query tree reads
+ * anywhere, or InvalidOid.
+ */
+static Oid
+access_mentions(Node *node)
+{
+	Oid			relid = InvalidOid;
+
+	(void) access_mentions_walker(node, &relid);
+	return relid;
+}
+
+/* Walker of access_check_sublinks: refuse a sublink over the table. */
+static bool
+access_sublink_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, SubLink))
+	{
+		Oid			relid = access_mentions(((SubLink *) node)->subselect);
+
+		if (OidIsValid(relid))
+			access_refuse(relid, "subqueries in expressions (IN, EXISTS, scalar subqueries)", NULL);
+	}
+	if (IsA(node, Query))
+		return false;			/* a sublink's query: done above */
+	return expression_tree_walker(node, access_sublink_walker, context);
+}
+
+static void access_rewrite_core(Query *q, Oid relid);
+
+/*
+ * Check one query level for the current user: a level reading an anonymized
+ * table must be a core, where cores are allowed (context NULL); elsewhere
+ * the table is refused, naming the context.
+ */
+static void
+access_check_query(Query *q, const char *context)
+{
+	ListCell   *lc;
+
+	if (q->commandType == CMD_UTILITY)
+	{
+		Node	   *stmt = q->utilityStmt;
+		Node	   *inner = NULL;
+
+		if (IsA(stmt, DeclareCursorStmt))
+			inner = ((DeclareCursorStmt *) stmt)->query;
+		else if (IsA(stmt, ExplainStmt))
+			inner = ((ExplainStmt *) stmt)->query;
+		else if (IsA(stmt, CreateTableAsStmt))
+			inner = ((CreateTableAsStmt *) stmt)->query;
+		if (inner && IsA(inner, Query))
+			access_check_query((Query *) inner, context);
+		return;
+	}
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind == RTE_RELATION && anon_user_is_grantee(rte->relid))
+		{
+			if (q->commandType != CMD_SELECT)
+				access_refuse(rte->relid, "writes or MERGE", NULL);
+			if (context)
+				access_refuse(rte->relid, context, NULL);
+			access_rewrite_core(q, rte->relid);
+			return;
+		}
+	}
+
+	foreach(lc, q->cteList)
+	{
+		CommonTableExpr *cte = lfirst(lc);
+		Oid			relid = access_mentions(cte->ctequery);
+
+		if (OidIsValid(relid))
+			access_refuse(relid, "WITH queries (common table expressions)", NULL);
+	}
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind != RTE_SUBQUERY)
+			continue;
+		if (q->setOperations || rte->lateral)
+		{
+			Oid			relid = access_mentions((Node *) rte->subquery);
+
+			if (OidIsValid(relid))
+				access_refuse(relid, q->setOperations ?
+							  "set operations (UNION, INTERSECT, EXCEPT)" :
+							  "LATERAL subqueries", NULL);
+		}
+		access_check_query(rte->subquery, context);
+	}
+	if (q->hasSubLinks)
+		(void) query_tree_walker(q, access_sublink_walker, NULL,
+								 QTW_IGNORE_RC_SUBQUERIES);
+}
+
+/* Whether a function is built in and in pg_catalog. */
+static bool
+access_builtin_function(Oid funcid)
+{
+	return funcid < FirstNormalObjectId &&
+		get_func_namespace(funcid) == PG_CATALOG_NAMESPACE;
+}
+
+/* Whether a type is one of the integer types. */
+static bool
+access_integer_type(Oid type)
+{
+	return type == INT2OID || type == INT4OID || type == INT8OID;
+}
+
+/* Whether a type is a number a metric can be made of. */
+static bool
+access_number_type(Oid type)
+{
+	return access_integer_type(type) || type == FLOAT4OID ||
+		type == FLOAT8OID || type == NUMERICOID;
+}
+
+/* Whether a node is a constant for a generalization: a non-NULL Const. */
+static bool
+access_const(Node *node)
+{
+	return node && IsA(node, Const);
+}
+
+/*
+ * Whether a cast of one type to another cannot fail, whatever the value:
+ * widening of numbers, timestamps to dates, anything to text.
+ */
+static bool
+access_safe_cast(Oid from, Oid to)
+{
+	if (to == TEXTOID || to == VARCHAROID)
+		return true;
+	if (access_integer_type(from))
+		return (to == INT4OID && from != INT8OID) || to == INT8OID ||
+			to == NUMERICOID || to == FLOAT4OID || to == FLOAT8OID;
+	if (from == FLOAT4OID)
+		return to == FLOAT8OID;
+	if (from == TIMESTAMPOID || from == TIMESTAMPTZOID)
+		return to == DATEOID;
+	return false;
+}
+
+/*
+ * The column a key, filter or metric expression is made of, or 0 if it is
+ * not a plain column or an allowed generalization of one: date_trunc,
+ * extract/date_part, width_bucket (of integers), floor/ceil/round/trunc,
+ * substring/left, and casts that cannot fail.
+ */
+static AttrNumber
+access_column_of(Node *node)
+{
+	if (node == NULL)
+		return 0;
+	switch (nodeTag(node))
+	{
+		case T_Var:
+			{
+				Var		   *var = (Var *) node;
+
+				if (var->varno != 1 || var->varlevelsup != 0 || var->varattno <= 0)
+					return 0;
+				return var->varattno;
+			}
+		case T_RelabelType:
+			return access_column_of((Node *) ((RelabelType *) node)->arg);
+		case T_CoerceViaIO:
+			{
+				CoerceViaIO *c = (CoerceViaIO *) node;
+
+				if (c->resulttype != TEXTOID && c->resulttype != VARCHAROID)
+					return 0;
+				return access_column_of((Node *) c->arg);
+			}
+		case T_FuncExpr:
+			break;
+		default:
+			return 0;
+	}
+
+	{
+		FuncExpr   *f = (FuncExpr *) node;
+		const char *name;
+		int			nargs = list_length(f->args);
+		int			col = 0;
+
+		if (!access_builtin_function(f->funcid) || f->funcretset || f->funcvariadic)
+			return 0;
+		if (f->funcformat == COERCE_EXPLICIT_CAST || f->funcformat == COERCE_IMPLICIT_CAST)
+		{
+			if (nargs != 1 ||
+				!access_safe_cast(exprType(linitial(f->args)), f->funcresulttype))
+				return 0;
+			return access_column_of(linitial(f->args));
+		}
+		name = get_func_name(f->funcid);
+		if (strcmp(name, "date_trunc") == 0 || strcmp(name, "date_part") == 0 ||
+			strcmp(name, "extract") == 0)
+			col = 1;
+		else if (strcmp(name, "width_bucket") == 0)
+		{
+			AttrNumber	attnum;
+
+			if (nargs != 4)
+				return 0;
+			/* only integers: a NaN would raise an error */
+			attnum = access_column_of(linitial(f->args));
+			if (attnum == 0 || !access_integer_type(exprType(strip_implicit_coercions(linitial(f->args)))))
+				return 0;
+		}
+		else if (strcmp(name, "floor") == 0 || strcmp(name, "ceil") == 0 ||
+				 strcmp(name, "ceiling") == 0 || strcmp(name, "round") == 0 ||
+				 strcmp(name, "trunc") == 0)
+			col = 0;
+		else if ((strcmp(name, "substring") == 0 || strcmp(name, "substr") == 0 ||
+				  strcmp(name, "left") == 0) &&
+				 exprType(linitial(f->args)) == TEXTOID)
+			col = 0;
+		else
+			return 0;
+		if (col >= nargs)
+			return 0;
+		for (int i = 0; i < nargs; i++)
+			if (i != col && !access_const(list_nth(f->args, i)))
+				return 0;
+		return access_column_of(list_nth(f->args, col));
+	}
+}
+
+/* A value of a type to try generalizations on, or NULL if none is known. */
+static Const *
+access_sample_value(Oid type)
+{
+	const char *text;
+	char		category;
+	bool		preferred;
+	Oid			infunc;
+	Oid			ioparam;
+
+	get_type_category_preferred(getBaseType(type), &category, &preferred);
+	switch (category)
+	{
+		case TYPCATEGORY_NUMERIC:
+			text = "1";
+			break;
+		case TYPCATEGORY_STRING:
+			text = "sample";
+			break;
+		case TYPCATEGORY_DATETIME:
+			text = "2000-01-01";
+			break;
+		case TYPCATEGORY_TIMESPAN:
+			text = "1 day";
+			break;
+		default:
+			return NULL;
+	}
+	getTypeInputInfo(type, &infunc, &ioparam);
+	return makeConst(type, -1, get_typcollation(type), get_typlen(type),
+					 OidInputFunctionCall(infunc, (char *) text, ioparam, -1),
+					 false, get_typbyval(type));
+}
+
+/* Mutator of access_try: the table's columns replaced by sample values. */
+static Node *
+access_try_mutator(Node *node, bool *ok)
+{
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, Var))
+	{
+		Const	   *c = access_sample_value(((Var *) node)->vartype);
+
+		if (c == NULL)
+		{
+			*ok = false;
+			return node;
+		}
+		return (Node *) c;
+	}
+	return expression_tree_mutator(node, access_try_mutator, (void *) ok);
+}
+
+/*
+ * Evaluate an expression of the table's columns on sample values, so that
+ * an error of its constants (a unit date_trunc does not know, a pattern
+ * that ends with an escape) is raised now, whatever the data.
+ */
+static void
+access_try(Node *expr)
+{
+	bool		ok = true;
+	Node	   *sample = access_try_mutator(copyObject(expr), &ok);
+
+	if (ok)
+		(void) evaluate_expr((Expr *) sample, exprType(expr), exprTypmod(expr),
+							 exprCollation(expr));
+}
+
+/* The name of a column of the core's table. */
+static const char *
+access_column_name(AccessCore *core, AttrNumber attnum)
+{
+	return get_attname(core->relid, attnum, false);
+}
+
+/*
+ * The column of a key, filter or metric expression, with its sensitivity;
+ * refuses an expression that is not an allowed generalization of a column.
+ */
+static AttrNumber
+access_expression(AccessCore *core, Node *expr, const char *role,
+				  AnonSensitivity *sens, bool *labelled)
+{
+	AttrNumber	attnum = access_column_of(expr);
+	AnonSensitivity s;
+	bool		l;
+
+	if (attnum == 0)
+		access_refuse(core->relid,
+					  psprintf("this %s expression", role),
+					  "Keys, filters and metrics are columns, or date_trunc, extract, date_part, width_bucket, "
+					  "floor, ceil, round, trunc, substring or left of a column with constant arguments, "
+					  "or casts of them that cannot fail.");
+	l = anon_policy_column(core->policy, access_column_name(core, attnum), &s);
+	if (sens)
+		*sens = s;
+	if (labelled)
+		*labelled = l;
+	if (!IsA(expr, Var))
+		access_try(expr);
+	return attnum;
+}
+
+/* Whether an aggregate is pg_catalog's function of that name. */
+static bool
+access_agg_is(Aggref *agg, const char *name)
+{
+	return access_builtin_function(agg->aggfnoid) &&
+		strcmp(get_func_name(agg->aggfnoid), name) == 0;
+}
+
+/* Check one aggregate of a core and add it to the core's list. */
+static void
+access_add_aggregate(AccessCore *core, Aggref *agg)
+{
+	AccessAgg  *a;
+	ListCell   *lc;
+	Node	   *arg = NULL;
+
+	foreach(lc, core->aggs)
+		if (equal(((AccessAgg *) lfirst(lc))->ref, agg))
+			return;
+
+	if (agg->agglevelsup != 0 || agg->aggkind != AGGKIND_NORMAL ||
+		agg->aggfilter != NULL || agg->aggorder != NIL ||
+		agg->aggdirectargs != NIL || agg->aggvariadic)
+		access_refuse(core->relid, "aggregates with FILTER, ORDER BY or WITHIN GROUP", NULL);
+	if (list_length(agg->args) == 1)
+		arg = (Node *) ((TargetEntry *) linitial(agg->args))->expr;
+
+	a = palloc0(sizeof(AccessAgg));
+	a->ref = agg;
+	a->arg = arg;
+	a->metric = -1;
+	if (access_agg_is(agg, "count") && agg->aggstar)
+		a->kind = ACCESS_ROWS;
+	else if (access_agg_is(agg, "count") && arg && agg->aggdistinct != NIL)
+	{
+		AttrNumber	attnum = access_column_of(arg);
+
+		if (core->policy->subject == NULL || attnum == 0 ||
+			attnum != core->policy->subject_attnum || !IsA(strip_implicit_coercions(arg), Var))
+			access_refuse(core->relid, "count(DISTINCT ...) other than of the person column",
+						  "count(DISTINCT person) counts the people of a group, where the table has a person column (anonymize.label_subject).");
+		a->kind = ACCESS_PEOPLE;
+	}
+	else if (agg->aggdistinct != NIL)
+		access_refuse(core->relid, "DISTINCT in aggregates", NULL);
+	else if (access_agg_is(agg, "count") && arg)
+	{
+		access_expression(core, arg, "metric", NULL, NULL);
+		a->kind = ACCESS_COUNT;
+	}
+	else if ((access_agg_is(agg, "sum") || access_agg_is(agg, "avg")) && arg &&
+			 access_number_type(exprType(arg)))
+	{
+		access_expression(core, arg, "metric", NULL, NULL);
+		a->kind = access_agg_is(agg, "sum") ? ACCESS_SUM : ACCESS_AVG;
+	}
+	else
+		access_refuse(core->relid,
+					  psprintf("the aggregate %s", format_procedure(agg->aggfnoid)),
+					  "count(*), count(column), count(DISTINCT person), and sum and avg of numbers are allowed; "
+					  "min, max and the like show one person's value.");
+	core->aggs = lappend(core->aggs, a);
+}
+
+/*
+ * Walker over the target list and HAVING of a core: everything made of the
+ * keys, allowed aggregates, constants and parameters; no other column.
+ */
+static bool
+access_output_walker(Node *node, AccessCore *core)
+{
+	if (node == NULL)
+		return false;
+	for (int i = 0; i < core->nkeys; i++)
+		if (equal(node, core->keys[i]))
+			return false;
+	if (IsA(node, Aggref))
+	{
+		access_add_aggregate(core, (Aggref *) node);
+		return false;
+	}
+	if (IsA(node, Var))
+		access_refuse(core->relid, "columns outside aggregates that are not grouped by", NULL);
+	if (IsA(node, GroupingFunc))
+		access_refuse(core->relid, "GROUPING()", NULL);
+	if (IsA(node, SubLink) || IsA(node, WindowFunc))
+		access_refuse(core->relid, "subqueries or window functions", NULL);
+	return expression_tree_walker(node, access_output_walker, (void *) core);
+}
+
+/* Whether a node is a value given by the query: a constant or a parameter. */
+static bool
+access_value(Node *node)
+{
+	if (node && IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	if (node == NULL)
+		return false;
+	if (IsA(node, Const))
+		return true;
+	return IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXTERN;
+}
+
+/* Whether an array of an IN list is made of values given by the query. */
+static bool
+access_values(Node *node)
+{
+	ListCell   *lc;
+
+	if (access_value(node))
+		return true;
+	if (node == NULL || !IsA(node, ArrayExpr))
+		return false;
+	foreach(lc, ((ArrayExpr *) node)->elements)
+		if (!access_value(lfirst(lc)))
+			return false;
+	return true;
+}
+
+/* Whether an operator is a built-in comparison; *eq says whether it is =. */
+static bool
+access_comparison(Oid opno, bool *eq, bool *like)
+{
+	const char *name;
+
+	if (opno >= FirstNormalObjectId)
+		return false;
+	name = get_opname(opno);
+	if (name == NULL || get_func_namespace(get_opcode(opno)) != PG_CATALOG_NAMESPACE)
+		return false;
+	*eq = strcmp(name, "=") == 0;
+	*like = strcmp(name, "~~") == 0 || strcmp(name, "!~~") == 0 ||
+		strcmp(name, "~~*") == 0 || strcmp(name, "!~~*") == 0;
+	return *eq || *like || strcmp(name, "<>") == 0 || strcmp(name, "<") == 0 ||
+		strcmp(name, ">") == 0 || strcmp(name, "<=") == 0 || strcmp(name, ">=") == 0;
+}
+
+/*
+ * Check the column side of a filter: labelled; on a very_sensitive column
+ * only equality (eq), and the filter is guarded.
+ */
+static void
+access_filter_column(AccessCore *core, Node *leaf, Node *column, bool eq)
+{
+	AnonSensitivity sens;
+	bool		labelled;
+	AttrNumber	attnum = access_expression(core, column, "filter", &sens, &labelled);
+
+	if (!labelled)
+		access_refuse(core->relid,
+					  psprintf("filters on column \"%s\", which is not labelled",
+							   access_column_name(core, attnum)),
+					  "Only labelled columns can be filtered on (anonymize.label).");
+	if (sens == ANON_VERY_SENSITIVE)
+	{
+		AccessGuard *g = palloc(sizeof(AccessGuard));
+
+		if (!eq)
+			access_refuse(core->relid,
+						  psprintf("this filter on very_sensitive column \"%s\"",
+								   access_column_name(core, attnum)),
+						  "A very_sensitive column is filtered only by = or IN (...).");
+		g->leaf = leaf;
+		g->column = column;
+		core->guards = lappend(core->guards, g);
+	}
+}
+
+/* Check the WHERE clause of a core: see the comment at the top. */
+static void
+access_check_filter(AccessCore *core, Node *node)
+{
+	bool		eq;
+	bool		like;
+
+	switch (nodeTag(node))
+	{
+		case T_BoolExpr:
+			{
+				BoolExpr   *b = (BoolExpr *) node;
+				ListCell   *lc;
+
+				if (b->boolop == NOT_EXPR)
+					access_refuse(core->relid, "NOT in filters",
+								  "Write the comparison the other way (<>, NOT IN, NOT LIKE).");
+				foreach(lc, b->args)
+					access_check_filter(core, lfirst(lc));
+				return;
+			}
+		case T_OpExpr:
+			{
+				OpExpr	   *op = (OpExpr *) node;
+				Node	   *l = list_length(op->args) == 2 ? linitial(op->args) : NULL;
+				Node	   *r = list_length(op->args) == 2 ? lsecond(op->args) : NULL;
+
+				if (l && r && access_comparison(op->opno, &eq, &like))
+				{
+					if (access_value(r) && !access_value(l) &&
+						(!like || IsA(r, Const)))
+					{
+						access_filter_column(core, node, l, eq);
+						if (like)
+							access_try(node);
+						return;
+					}
+					if (!like && access_value(l) && !access_value(r))
+					{
+						access_filter_column(core, node, r, eq);
+						return;
+					}
+				}
+				break;
+			}
+		case T_ScalarArrayOpExpr:
+			{
+				ScalarArrayOpExpr *s = (ScalarArrayOpExpr *) node;
+
+				if (access_comparison(s->opno, &eq, &like) && !like &&
+					(eq ? s->useOr : !s->useOr) &&
+					(eq || strcmp(get_opname(s->opno), "<>") == 0) &&
+					access_values(lsecond(s->args)))
+				{
+					access_filter_column(core, node, linitial(s->args), eq);
+					return;
+				}
+				break;
+			}
+		case T_NullTest:
+			{
+				NullTest   *n = (NullTest *) node;
+
+				if (!n->argisrow)
+				{
+					access_filter_column(core, node, (Node *) n->arg, false);
+					return;
+				}
+				break;
+			}
+		default:
+			break;
+	}
+	access_refuse(core->relid, "this filter",
+				  "Filters are comparisons (=, <>, <, >, <=, >=, IN, NOT IN, BETWEEN, IS NULL, LIKE with a constant pattern) "
+				  "of a labelled column with constants or parameters, combined with AND and OR.");
+}
+
+/*
+ * Check that a query level is a core over the anonymized table relid and
+ * describe it.  direct: the query is anonymized_query's own (no ORDER BY,
+ * HAVING or LIMIT may be left in it).
+ */
+static AccessCore *
+access_check_core(Query *q, Oid relid, bool direct)
+{
+	AccessCore *core = palloc0(sizeof(AccessCore));
+	RangeTblEntry *rte;
+	ListCell   *lc;
+
+	core->query = q;
+	core->relid = relid;
+	core->relname = get_rel_name(relid);
+	core->policy = anon_policy_read(relid);
+	if (core->policy == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" is not anonymized", core->relname),
+				 errhint("Label it first with anonymize.label().")));
+	if (core->policy->subject && core->policy->subject_attnum <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("the person column \"%s\" of table \"%s\" does not exist",
+						core->policy->subject, core->relname),
+				 errhint("Name the person column again with anonymize.label_subject().")));
+	if (get_rel_relkind(relid) != RELKIND_RELATION &&
+		get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+		access_refuse(relid, "reading it: it is not a table", NULL);
+
+	if (list_length(q->rtable) != 1 || list_length(q->jointree->fromlist) != 1 ||
+		!IsA(linitial(q->jointree->fromlist), RangeTblRef))
+		access_refuse(relid, "joins or other tables in the same query", NULL);
+	rte = linitial(q->rtable);
+	if (rte->tablesample)
+		access_refuse(relid, "TABLESAMPLE", NULL);
+	if (q->hasWindowFuncs)
+		access_refuse(relid, "window functions", NULL);
+	if (q->hasTargetSRFs)
+		access_refuse(relid, "set-returning functions", NULL);
+	if (q->hasSubLinks)
+		access_refuse(relid, "subqueries in expressions (IN, EXISTS, scalar subqueries)", NULL);
+	if (q->distinctClause != NIL)
+		access_refuse(relid, "DISTINCT or DISTINCT ON", NULL);
+	if (q->groupingSets != NIL || q->groupDistinct)
+		access_refuse(relid, "GROUPING SETS, ROLLUP or CUBE", NULL);
+	if (q->rowMarks != NIL || q->hasForUpdate)
+		access_refuse(relid, "FOR UPDATE or FOR SHARE", NULL);
+	if (q->cteList != NIL || q->setOperations)
+		access_refuse(relid, "WITH queries or set operations", NULL);
+	if (get_rel_relkind(relid) == RELKIND_RELATION || get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
+	{
+		Relation	r = RelationIdGetRelation(relid);
+		bool		rls = r->rd_rel->relrowsecurity;
+
+		RelationClose(r);
+		if (rls)
+			access_refuse(relid, "queries while row level security is enabled on it",
+						  "Anonymized queries run as the table's owner; give the grantee a table of its own rows instead.");
+	}
+	if (!q->hasAggs && q->groupClause == NIL)
+		access_refuse(relid, "reading its rows",
+					  "Anonymized access allows SELECT ... GROUP BY of at most two labelled columns, "
+					  "with count, sum and avg.");
+	if (direct && (q->sortClause != NIL || q->havingQual || q->limitCount ||
+				   q->limitOffset))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the query of anonymized_query cannot have ORDER BY, HAVING, LIMIT or OFFSET"),
+				 errhint("Apply them to the result of anonymized_query.")));
+
+	if (list_length(q->groupClause) > 2)
+		access_refuse(relid, "GROUP BY of more than two columns", NULL);
+	foreach(lc, q->groupClause)
+	{
+		SortGroupClause *sgc = lfirst(lc);
+		TargetEntry *tle = get_sortgroupclause_tle(sgc, q->targetList);
+		int			i = core->nkeys++;
+
+		core->keys[i] = (Node *) tle->expr;
+		access_expression(core, core->keys[i], "key", &core->keysens[i], NULL);
+	}
+	if (core->nkeys == 2 && core->policy->subject)
+		access_refuse(relid, "GROUP BY of two columns on a table counted by people",
+					  "Group by one column: the two-column rule counts rows.");
+
+	foreach(lc, q->targetList)
+		(void) access_output_walker((Node *) ((TargetEntry *) lfirst(lc))->expr, core);
+	(void) access_output_walker(q->havingQual, core);
+	if (q->jointree->quals)
+		access_check_filter(core, q->jointree->quals);
+	return core;
+}
+
+/*
+ * Fix the settings that change how a query is written or read back (names
+ * of objects, literals of dates, intervals and floats), so that a core read
+ * again means what it meant; returns the nest level for AtEOXact_GUC.  The
+ * time zone stays the session's: date_trunc of a timestamptz depends on it.
+ */
+static int
+access_fixed_settings(void)
+{
+	int			nest = anon_portable_settings();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+/* Mutator of access_renumber: parameters numbered in order of appearance. */
+static Node *
+access_renumber_mutator(Node *node, List **params)
+{
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXTERN)
+	{
+		Param	   *p = (Param *) copyObject(node);
+		ListCell   *lc;
+		int			i = 0;
+
+		foreach(lc, *params)
+		{
+			i++;
+			if (((Param *) lfirst(lc))->paramid == p->paramid)
+			{
+				p->paramid = i;
+				return (Node *) p;
+			}
+		}
+		*params = lappend(*params, copyObject(node));
+		p->paramid = list_length(*params);
+		return (Node *) p;
+	}
+	return expression_tree_mutator(node, access_renumber_mutator, (void *) params);
+}
+
+/* Mutator of the rest of a rewritten query: keys and aggregates as columns. */
+static Node *
+access_output_mutator(Node *node, AccessCore *core)
+{
+	ListCell   *lc;
+	int			j = 0;
+
+	if (node == NULL)
+		return NULL;
+	for (int i = 0; i < core->nkeys; i++)
+		if (equal(node, core->keys[i]))
+			return (Node *) makeVar(1, i + 1, exprType(node), exprTypmod(node),
+									exprCollation(node), 0);
+	if (IsA(node, Aggref))
+	{
+		foreach(lc, core->aggs)
+		{
+			AccessAgg  *a = lfirst(lc);
+
+			j++;
+			if (equal(a->ref, node))
+				return (Node *) makeVar(1, core->nkeys + j, a->ref->aggtype, -1,
+										a->ref->aggcollid, 0);
+		}
+		elog(ERROR, "aggregate of an anonymized query not found");
+	}
+	if (IsA(node, Var))
+		elog(ERROR, "column of an anonymized query outside its keys");
+	return expression_tree_mutator(node, access_output_mutator, (void *) core);
+}
+
+/* OID of anonymize.anonymized_query(text[, VARIADIC "any"]). */
+static Oid
+access_query_function(bool with_params)
+{
+	Oid			argtypes[2] = {TEXTOID, ANYOID};
+	Oid			nsp = anon_schema_oid();
+
+	return LookupFuncName(list_make2(makeString(get_namespace_name(nsp)),
+									 makeString("anonymized_query")),
+						  with_params ? 2 : 1, argtypes, false);
+}
+
+/*
+ * The text of a core: its keys and aggregates, table and filter, with the
+ * parameters it uses numbered from $1 (their nodes returned in *params).
+ */
+static char *
+access_core_text(AccessCore *core, List **params)
+{
+	Query	   *cq = copyObject(core->query);
+	List	   *tl = NIL;
+	ListCell   *lc;
+	int			resno = 1;
+	char	   *text;
+	int			nest;
+
+	foreach(lc, cq->groupClause)
+	{
+		SortGroupClause *sgc = lfirst(lc);
+		TargetEntry *tle = get_sortgroupclause_tle(sgc, cq->targetList);
+		TargetEntry *key = makeTargetEntry(tle->expr, resno,
+										   psprintf("key%d", resno), false);
+
+		key->ressortgroupref = tle->ressortgroupref;
+		tl = lappend(tl, key);
+		resno++;
+	}
+	foreach(lc, core->aggs)
+	{
+		tl = lappend(tl, makeTargetEntry((Expr *) copyObject(((AccessAgg *) lfirst(lc))->ref),
+										 resno, psprintf("agg%d", resno - core->nkeys), false));
+		resno++;
+	}
+	cq->targetList = tl;
+	cq->sortClause = NIL;
+	cq->havingQual = NULL;
+	cq->limitCount = NULL;
+	cq->limitOffset = NULL;
+	cq->limitOption = LIMIT_OPTION_DEFAULT;
+	cq->hasAggs = core->aggs != NIL;
+	cq->targetList = (List *) access_renumber_mutator((Node *) cq->targetList, params);
+	cq->jointree->quals = access_renumber_mutator(cq->jointree->quals, params);
+
+	nest = access_fixed_settings();
+	text = pg_get_querydef(cq, false);
+	AtEOXact_GUC(true, nest);
+	return text;
+}
+
+/*
+ * Replace a core in place by a query on anonymized_query: the core's keys
+ * and aggregates become the function's columns, HAVING becomes its WHERE,
+ * and the target list, ORDER BY and LIMIT stay.
+ */
+static void
+access_rewrite_core(Query *q, Oid relid)
+{
+	AccessCore *core = access_check_core(q, relid, false);
+	List	   *params = NIL;
+	char	   *text = access_core_text(core, &params);
+	List	   *args;
+	List	   *names = NIL;
+	List	   *types = NIL;
+	List	   *typmods = NIL;
+	List	   *collations = NIL;
+	ListCell   *lc;
+	FuncExpr   *func;
+	RangeTblFunction *rtf = makeNode(RangeTblFunction);
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+	RangeTblRef *rtr;
+
+	args = lcons(makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
+						   CStringGetTextDatum(text), false, false), params);
+	func = makeFuncExpr(access_query_function(params != NIL), RECORDOID, args,
+						InvalidOid, DEFAULT_COLLATION_OID, COERCE_EXPLICIT_CALL);
+	func->funcretset = true;
+
+	for (int i = 0; i < core->nkeys; i++)
+	{
+		names = lappend(names, makeString(psprintf("key%d", i + 1)));
+		types = lappend_oid(types, exprType(core->keys[i]));
+		typmods = lappend_int(typmods, exprTypmod(core->keys[i]));
+		collations = lappend_oid(collations, exprCollation(core->keys[i]));
+	}
+	foreach(lc, core->aggs)
+	{
+		AccessAgg  *a = lfirst(lc);
+
+		names = lappend(names, makeString(psprintf("agg%d", list_length(names) - core->nkeys + 1)));
+		types = lappend_oid(types, a->ref->aggtype);
+		typmods = lappend_int(typmods, -1);
+		collations = lappend_oid(collations, a->ref->aggcollid);
+	}
+	rtf->funcexpr = (Node *) func;
+	rtf->funccolcount = list_length(names);
+	rtf->funccolnames = names;
+	rtf->funccoltypes = types;
+	rtf->funccoltypmods = typmods;
+	rtf->funccolcollations = collations;
+	rte->rtekind = RTE_FUNCTION;
+	rte->functions = list_make1(rtf);
+	rte->eref = makeAlias("anonymized", names);
+	rte->inFromCl = true;
+
+	q->targetList = (List *) access_output_mutator((Node *) q->targetList, core);
+	rtr = makeNode(RangeTblRef);
+	rtr->rtindex = 1;
+	q->jointree = makeFromExpr(list_make1(rtr),
+							   access_output_mutator(q->havingQual, core));
+	q->havingQual = NULL;
+	q->groupClause = NIL;
+	q->hasAggs = false;
+	q->constraintDeps = NIL;
+	q->rtable = list_make1(rte);
+}
+
+/* The SQL text of an expression of the core's table. */
+static char *
+access_deparse(AccessCore *core, Node *expr)
+{
+	return deparse_expression(expr, deparse_context_for(core->relname, core->relid),
+							  false, true);
+}
+
+/* The table of a core as FROM names it. */
+static char *
+access_from(AccessCore *core)
+{
+	RangeTblEntry *rte = linitial(core->query->rtable);
+
+	return psprintf("%s%s", rte->inh ? "" : "ONLY ",
+					quote_qualified_identifier(get_namespace_name(get_rel_namespace(core->relid)),
+											   core->relname));
+}
+
+/*
+ * Write the filter of a core, each filter on a very_sensitive column
+ * guarded: it matches only values that hold at least k rows (people) of the
+ * whole table.
+ */
+static void
+access_write_filter(StringInfo buf, AccessCore *core, Node *node)
+{
+	ListCell   *lc;
+
+	if (IsA(node, BoolExpr))
+	{
+		BoolExpr   *b = (BoolExpr *) node;
+		bool		first = true;
+
+		appendStringInfoChar(buf, '(');
+		foreach(lc, b->args)
+		{
+			if (!first)
+				appendStringInfoString(buf, b->boolop == AND_EXPR ? " AND " : " OR ");
+			first = false;
+			access_write_filter(buf, core, lfirst(lc));
+		}
+		appendStringInfoChar(buf, ')');
+		return;
+	}
+	foreach(lc, core->guards)
+	{
+		AccessGuard *g = lfirst(lc);
+
+		if (g->leaf == node)
+		{
+			char	   *leaf = access_deparse(core, node);
+			char	   *col = access_deparse(core, g->column);
+
+			appendStringInfo(buf, "(%s AND %s IN (SELECT %s FROM %s WHERE %s GROUP BY 1 HAVING %s >= %d))",
+							 leaf, col, col, access_from(core), leaf,
+							 core->policy->subject ?
+							 psprintf("pg_catalog.count(DISTINCT %s)",
+									  quote_identifier(core->policy->subject)) :
+							 "pg_catalog.count(*)",
+							 core->policy->threshold);
+			return;
+		}
+	}
+	appendStringInfoString(buf, access_deparse(core, node));
+}
+
+/* Name of a sensitivity as the enum spells it. */
+static const char *
+access_sensitivity_name(AnonSensitivity s)
+{
+	switch (s)
+	{
+		case ANON_NOT_SENSITIVE:
+			return "not_sensitive";
+		case ANON_SOMEWHAT_SENSITIVE:
+			return "somewhat_sensitive";
+		case ANON_VERY_SENSITIVE:
+			break;
+	}
+	return "very_sensitive";
+}
+
+/*
+ * The query that answers a core: one anonymized_breakout per distinct
+ * metric, with the table's threshold and the keys' sensitivities, over the
+ * filtered rows.  Sets each aggregate's metric; returns the number of
+ * breakouts in *nmetrics.
+ */
+static char *
+access_breakout_sql(AccessCore *core, int *nmetrics)
+{
+	StringInfoData buf;
+	List	   *metrics = NIL;
+	ListCell   *lc;
+	const char *nsp = quote_identifier(get_namespace_name(anon_schema_oid()));
+	char	   *keys;
+	int			m = 0;
+
+	foreach(lc, core->aggs)
+	{
+		AccessAgg  *a = lfirst(lc);
+		char	   *metric = NULL;
+		ListCell   *mc;
+		int			i = 0;
+
+		if (a->kind == ACCESS_ROWS && core->policy->subject)
+			metric = "1::pg_catalog.float8";
+		else if (a->kind == ACCESS_COUNT)
+			metric = psprintf("CASE WHEN (%s) IS NULL THEN NULL ELSE 1::pg_catalog.float8 END",
+							  access_deparse(core, a->arg));
+		else if (a->kind == ACCESS_SUM || a->kind == ACCESS_AVG)
+			metric = psprintf("(%s)::pg_catalog.float8", access_deparse(core, a->arg));
+		if (metric == NULL)
+			continue;
+		foreach(mc, metrics)
+		{
+			if (strcmp(lfirst(mc), metric) == 0)
+				break;
+			i++;
+		}
+		if (mc == NULL)
+			metrics = lappend(metrics, metric);
+		a->metric = i;
+	}
+	if (metrics == NIL)
+		metrics = list_make1("NULL::pg_catalog.float8");
+
+	if (core->nkeys == 0)
+		keys = "true";
+	else if (core->nkeys == 1)
+		keys = access_deparse(core, core->keys[0]);
+	else
+		keys = psprintf("%s, %s", access_deparse(core, core->keys[0]),
+						access_deparse(core, core->keys[1]));
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "SELECT ");
+	foreach(lc, metrics)
+	{
+		if (m++ > 0)
+			appendStringInfoString(&buf, ", ");
+		if (core->nkeys == 2)
+			appendStringInfo(&buf, "%s.anonymized_breakout(%s, %s, %d, '%s'::%s.sensitivity, '%s'::%s.sensitivity)",
+							 nsp, keys, (char *) lfirst(lc), core->policy->threshold,
+							 access_sensitivity_name(core->keysens[0]), nsp,
+							 access_sensitivity_name(core->keysens[1]), nsp);
+		else
+			appendStringInfo(&buf, "%s.anonymized_breakout(%s, %s, %d, '%s'::%s.sensitivity%s%s)",
+							 nsp, keys, (char *) lfirst(lc), core->policy->threshold,
+							 core->nkeys == 1 ? access_sensitivity_name(core->keysens[0]) : "not_sensitive",
+							 nsp, core->policy->subject ? ", " : "",
+							 core->policy->subject ? quote_identifier(core->policy->subject) : "");
+	}
+	appendStringInfo(&buf, " FROM %s", access_from(core));
+	if (core->query->jointree->quals)
+	{
+		appendStringInfoString(&buf, " WHERE ");
+		access_write_filter(&buf, core, core->query->jointree->quals);
+	}
+	*nmetrics = list_length(metrics);
+	return buf.data;
+}
+
+/* One group (or cell) of a breakout's result, read from its composite. */
+typedef struct AccessGroup
+{
+	char	   *labels[2];		/* keys' text forms; NULL for a NULL key */
+	bool		has_n;
+	int64		n;
+	bool		has_mean;
+	float8		mean;
+	bool		has_sum;
+	float8		sum;
+} AccessGroup;
+
+/* Read the groups of one breakout result array (of nkeys keys). */
+static AccessGroup *
+access_read_groups(Datum array, int nkeys, int *ngroups)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(array);
+	Oid			elemtype = ARR_ELEMTYPE(arr);
+	TupleDesc	desc = lookup_rowtype_tupdesc_copy(elemtype, -1);
+	Datum	   *elems;
+	bool	   *elemnulls;
+	int			n;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	AccessGroup *groups;
+	/* columns of breakout_group and breakout_cell */
+	int			labelcol[2] = {1, nkeys == 2 ? 3 : 1};
+	int			ncol = nkeys == 2 ? 5 : 3;
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(arr, elemtype, typlen, typbyval, typalign, &elems, &elemnulls, &n);
+	groups = palloc0(sizeof(AccessGroup) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		HeapTupleHeader th = DatumGetHeapTupleHeader(elems[i]);
+		HeapTupleData tup;
+		bool		isnull;
+		Datum		d;
+
+		tup.t_len = HeapTupleHeaderGetDatumLength(th);
+		tup.t_data = th;
+		ItemPointerSetInvalid(&tup.t_self);
+		tup.t_tableOid = InvalidOid;
+		for (int k = 0; k < Max(nkeys, 1); k++)
+		{
+			d = heap_getattr(&tup, labelcol[k], desc, &isnull);
+			groups[i].labels[k] = isnull ? NULL : TextDatumGetCString(d);
+		}
+		d = heap_getattr(&tup, ncol, desc, &isnull);
+		groups[i].has_n = !isnull;
+		groups[i].n = isnull ? 0 : DatumGetInt64(d);
+		d = heap_getattr(&tup, ncol + 1, desc, &isnull);
+		groups[i].has_mean = !isnull;
+		groups[i].mean = isnull ? 0 : DatumGetFloat8(d);
+		d = heap_getattr(&tup, ncol + 2, desc, &isnull);
+		groups[i].has_sum = !isnull;
+		groups[i].sum = isnull ? 0 : DatumGetFloat8(d);
+	}
+	*ngroups = n;
+	return groups;
+}
+
+/* A float8 of a breakout as a value of an aggregate's result type. */
+static Datum
+access_from_float8(float8 x, Oid type, bool *isnull)
+{
+	*isnull = false;
+	switch (type)
+	{
+		case INT8OID:
+			if (!isfinite(x) || fabs(x) >= 9.2e18)
+				break;
+			return Int64GetDatum((int64) rint(x));
+		case NUMERICOID:
+			return DirectFunctionCall1(float8_numeric, Float8GetDatum(x));
+		case FLOAT4OID:
+			return Float4GetDatum((float4) x);
+		case FLOAT8OID:
+			return Float8GetDatum(x);
+		default:
+			break;
+	}
+	*isnull = true;
+	return (Datum) 0;
+}
+
+/*
+ * The value of a key from its label: NULL for a NULL key; the bucket's
+ * label for a text key, NULL for a key of another type; else the label read
+ * back (under the settings it was written with).
+ */
+static Datum
+access_key_value(Oid type, const char *label, bool *isnull)
+{
+	Oid			infunc;
+	Oid			ioparam;
+	Oid			base = getBaseType(type);
+
+	*isnull = label == NULL;
+	if (label == NULL)
+		return (Datum) 0;
+	if (strcmp(label, GROUPED_LABEL) == 0 &&
+		base != TEXTOID && base != VARCHAROID && base != BPCHAROID)
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	getTypeInputInfo(type, &infunc, &ioparam);
+	return OidInputFunctionCall(infunc, (char *) label, ioparam, -1);
+}
+
+/* Store the rows of a core's answer, given the groups of each breakout. */
+static void
+access_store_rows(AccessCore *core, ReturnSetInfo *rsinfo,
+				  AccessGroup **groups, int nmetrics, int ngroups)
+{
+	int			natts = core->nkeys + list_length(core->aggs);
+	Datum	   *values = palloc(sizeof(Datum) * Max(natts, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(natts, 1));
+	int			nrows = core->nkeys == 0 ? 1 : ngroups;
+
+	for (int i = 0; i < nrows; i++)
+	{
+		AccessGroup *base = i < ngroups ? &groups[0][i] : NULL;
+		ListCell   *lc;
+		int			c = core->nkeys;
+
+		for (int k = 0; k < core->nkeys; k++)
+		{
+			for (int m = 1; m < nmetrics; m++)
+				if ((groups[m][i].labels[k] == NULL) != (base->labels[k] == NULL) ||
+					(base->labels[k] && strcmp(groups[m][i].labels[k], base->labels[k]) != 0))
+					elog(ERROR, "breakouts of one anonymized query disagree on their groups");
+			values[k] = access_key_value(exprType(core->keys[k]), base->labels[k], &nulls[k]);
+		}
+		foreach(lc, core->aggs)
+		{
+			AccessAgg  *a = lfirst(lc);
+			AccessGroup *g = base && a->metric >= 0 ? &groups[a->metric][i] : base;
+			Oid			type = a->ref->aggtype;
+
+			nulls[c] = true;
+			if (g == NULL)
+				;
+			else if (a->metric < 0)
+			{
+				nulls[c] = !g->has_n;
+				values[c] = Int64GetDatum(g->n);
+			}
+			else if (a->kind == ACCESS_AVG)
+			{
+				if (g->has_mean)
+					values[c] = access_from_float8(g->mean, type, &nulls[c]);
+			}
+			else if (g->has_sum)
+				values[c] = access_from_float8(g->sum, type, &nulls[c]);
+			c++;
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}
+
+/* Refuse a column definition list that does not match the core (42804). */
+static void
+access_check_result_type(AccessCore *core, TupleDesc desc)
+{
+	int			natts = core->nkeys + list_length(core->aggs);
+	ListCell   *lc;
+	int			c = core->nkeys;
+
+	if (desc->natts != natts)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the column definition list of anonymized_query has %d columns, its query %d",
+						desc->natts, natts),
+				 errdetail("The columns are the keys of GROUP BY, then the aggregates, in order.")));
+	for (int k = 0; k < core->nkeys; k++)
+		if (TupleDescAttr(desc, k)->atttypid != exprType(core->keys[k]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column %d of anonymized_query is of type %s, not %s", k + 1,
+							format_type_be(exprType(core->keys[k])),
+							format_type_be(TupleDescAttr(desc, k)->atttypid))));
+	foreach(lc, core->aggs)
+	{
+		Oid			type = ((AccessAgg *) lfirst(lc))->ref->aggtype;
+
+		if (TupleDescAttr(desc, c)->atttypid != type)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column %d of anonymized_query is of type %s, not %s", c + 1,
+							format_type_be(type),
+							format_type_be(TupleDescAttr(desc, c)->atttypid))));
+		c++;
+	}
+}
+
+/*
+ * Run the breakouts of a core as the table's owner, with the settings of
+ * anonymized queries, and store the answer's rows.
+ */
+static void
+access_run(AccessCore *core, ReturnSetInfo *rsinfo, int nparams, Oid *types,
+		   Datum *values, char *nulls)
+{
+	int			nmetrics;
+	char	   *sql = access_breakout_sql(core, &nmetrics);
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(core->relid));
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec;
+	AccessGroup **groups = palloc(sizeof(AccessGroup *) * nmetrics);
+	int			ngroups = 0;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", core->relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+
+	(void) set_config_option("anonymize.mode", "enhanced", PGC_SUSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("anonymize.two_field_rule", "protected", PGC_SUSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("anonymize.show_grouped_members", "off", PGC_SUSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("anonymize.hide_bad_metrics", "on", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		MemoryContext spicxt;
+
+		if (SPI_execute_with_args(sql, nparams, types, values, nulls, true, 1) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "an anonymized query returned no row");
+		spicxt = MemoryContextSwitchTo(cxt);
+		for (int m = 0; m < nmetrics; m++)
+		{
+			bool		isnull;
+			Datum		arr = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+											m + 1, &isnull);
+			int			n;
+
+			if (isnull)
+				elog(ERROR, "an anonymized query returned NULL");
+			groups[m] = access_read_groups(arr, core->nkeys, &n);
+			if (m > 0 && n != ngroups)
+				elog(ERROR, "breakouts of one anonymized query disagree on their groups");
+			ngroups = n;
+		}
+		MemoryContextSwitchTo(spicxt);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	SPI_finish();
+
+	access_store_rows(core, rsinfo, groups, nmetrics, ngroups);
+}
+
+/*
+ * anon_anonymized_query(query text [, VARIADIC params "any"]) RETURNS SETOF record
+ *
+ * The answer of a GROUP BY query on an anonymized table under the table's
+ * threshold rules, for a grantee or a role that can read the table.  The
+ * column definition list gives the keys' and aggregates' types in order.
+ */
+Datum
+anon_anonymized_query(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			nparams = PG_NARGS() - 1;
+	Oid		   *types = palloc(sizeof(Oid) * Max(nparams, 1));
+	Datum	   *values = palloc(sizeof(Datum) * Max(nparams, 1));
+	char	   *nulls = palloc(sizeof(char) * Max(nparams, 1));
+	char	   *sql;
+	int			nest;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("query must not be null")));
+	sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	for (int i = 0; i < nparams; i++)
+	{
+		types[i] = get_fn_expr_argtype(fcinfo->flinfo, i + 1);
+		nulls[i] = PG_ARGISNULL(i + 1) ? 'n' : ' ';
+		values[i] = PG_ARGISNULL(i + 1) ? (Datum) 0 : PG_GETARG_DATUM(i + 1);
+		if (types[i] == UNKNOWNOID)
+		{
+			types[i] = TEXTOID;
+			if (!PG_ARGISNULL(i + 1))
+				values[i] = CStringGetTextDatum(DatumGetCString(values[i]));
+		}
+		if (!OidIsValid(types[i]))
+			elog(ERROR, "could not determine the type of parameter $%d", i + 1);
+	}
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+
+	nest = access_fixed_settings();
+	access_internal++;
+	PG_TRY();
+	{
+		List	   *raw = pg_parse_query(sql);
+		Query	   *q;
+		RangeTblEntry *rte;
+		AccessCore *core;
+
+		if (list_length(raw) != 1 ||
+			!IsA(((RawStmt *) linitial(raw))->stmt, SelectStmt))
+			ereport(ERROR,
+					(errcode(ERRCODE_SYNTAX_ERROR),
+					 errmsg("anonymized_query takes one SELECT statement")));
+		q = parse_analyze_fixedparams(linitial(raw), sql, types, nparams, NULL);
+		rte = q->rtable ? linitial(q->rtable) : NULL;
+		if (rte == NULL || rte->rtekind != RTE_RELATION)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("anonymized_query answers a query on one anonymized table")));
+		if (pg_class_aclcheck(rte->relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
+			!anon_user_has_grant(rte->relid))
+			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(rte->relid));
+		core = access_check_core(q, rte->relid, true);
+		access_check_result_type(core, rsinfo->setDesc);
+		access_run(core, rsinfo, nparams, types, values, nulls);
+	}
+	PG_FINALLY();
+	{
+		access_internal--;
+	}
+	PG_END_TRY();
+	AtEOXact_GUC(true, nest);
+	return (Datum) 0;
+}

@@ -23,9 +23,11 @@ extern int	anon_threshold;
 extern int	anon_min_threshold;
 extern int	anon_mode;
 extern int	anon_comment_threshold;
+extern bool anon_hide_bad_metrics;
 
 extern void AnonGucInit(void);
 extern void AnonProtectInit(void);
+extern void AnonAccessInit(void);
 
 
 /* tenant_default values */

@@ -652,14 +652,21 @@ breakout_protect_sums(BreakoutState *state, BreakoutUnion *u, int n,
 	bool		grouped = false;
 	int64		total = 0;
 
+	bool		bucket_finite = true;
+
 	for (int i = 0; i < n; i++)
 	{
+		bool		finite = isfinite(anon_sum_value(u->items[i].group->sum));
+
 		mc[i] = breakout_metric_count(state, u->items[i].group);
-		show[i] = status[i] == ANON_SHOWN && mc[i] >= k;
+		/* a NaN or overflowed sum (anonymize.hide_bad_metrics) is withheld */
+		show[i] = status[i] == ANON_SHOWN && mc[i] >= k && finite;
 		grouped |= status[i] == ANON_GROUPED;
+		if (status[i] == ANON_GROUPED)
+			bucket_finite &= finite;
 		total += mc[i];
 	}
-	*bucket_show = grouped && bucket_mc >= k;
+	*bucket_show = grouped && bucket_mc >= k && bucket_finite;
 	for (;;)
 	{
 		int64		withheld = grouped && !*bucket_show ? bucket_mc : 0;

@@ -656,6 +656,8 @@ two_count_unknown(const TwoGroup *g)
 static inline bool
 two_sum_unknown(const TwoGroup *g, int64 threshold)
 {
+	if (!isfinite(anon_sum_value(g->sum)))
+		return true;			/* withheld (anonymize.hide_bad_metrics) */
 	return g->status == ANON_SHOWN ? g->mrows < threshold : !g->derived;
 }
 
@@ -1010,7 +1012,8 @@ two_emit_column(TwoTable *t, TwoView *view, TwoOut *out, TwoColumn *col,
 
 		if (g->status == ANON_SHOWN)
 			two_emit(out, plabel, &plabel, 1, col->slabel, smembers, col->nsm,
-					 g->count, g->mrows, anon_sum_value(g->sum), g->mrows >= t->threshold,
+					 g->count, g->mrows, anon_sum_value(g->sum),
+					 g->mrows >= t->threshold && isfinite(anon_sum_value(g->sum)),
 					 "shown");
 		else if (g->status == ANON_HIDDEN)
 			two_emit(out, plabel, &plabel, 1, col->slabel, smembers, col->nsm,
@@ -1027,7 +1030,8 @@ two_emit_column(TwoTable *t, TwoView *view, TwoOut *out, TwoColumn *col,
 		two_emit(out, GROUPED_LABEL,
 				 anon_show_grouped_members ? members : NULL, nmembers,
 				 col->slabel, smembers, col->nsm,
-				 brows, bmrows, anon_sum_value(bsum), bmrows >= t->threshold, "grouped");
+				 brows, bmrows, anon_sum_value(bsum),
+				 bmrows >= t->threshold && isfinite(anon_sum_value(bsum)), "grouped");
 }
 
 /*

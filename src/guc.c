@@ -21,6 +21,7 @@ int			anon_comment_threshold = 5;
 int			anon_tenant_default = ANON_TENANT_POLICY;
 int			anon_two_field_rule = ANON_TWO_FIELD_PROTECTED;
 bool		anon_show_grouped_members = false;
+bool		anon_hide_bad_metrics = false;
 
 static const struct config_enum_entry anon_tenant_default_options[] = {
 	{"policy", ANON_TENANT_POLICY, false},
@@ -103,6 +104,15 @@ AnonGucInit(void)
 							 &anon_show_grouped_members,
 							 false,
 							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("anonymize.hide_bad_metrics",
+							 "Whether a NaN, infinite or overflowing metric hides the mean and sum of its group instead of raising an error.",
+							 "An error would tell that such a value is in the rows, even in a group too small to be shown; "
+							 "anonymized queries always hide.",
+							 &anon_hide_bad_metrics,
+							 false,
+							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("anonymize");

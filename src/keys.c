@@ -290,7 +290,7 @@ anon_check_threshold(int32 threshold)
 float8
 anon_metric(float8 metric)
 {
-	if (unlikely(isnan(metric) || isinf(metric)))
+	if (unlikely(isnan(metric) || isinf(metric)) && !anon_hide_bad_metrics)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("metric must be a finite number, not %s",
@@ -303,7 +303,7 @@ anon_metric(float8 metric)
 void
 anon_check_sum(float8 sum)
 {
-	if (unlikely(isinf(sum)))
+	if (unlikely(isinf(sum)) && !anon_hide_bad_metrics)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("sum of the metric is out of range for type double precision")));

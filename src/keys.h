@@ -162,10 +162,12 @@ extern void anon_settings_differ(void) pg_attribute_noreturn();
 /* Refuse a threshold below 1 or below anonymize.min_threshold (22023). */
 extern void anon_check_threshold(int32 threshold);
 
-/* The metric of a row, refused if NaN or infinite (22023). */
+/* The metric of a row, refused if NaN or infinite (22023), unless
+ * anonymize.hide_bad_metrics (the group's sum then withholds it). */
 extern float8 anon_metric(float8 metric);
 
-/* Refuse a sum of metrics that overflowed (22003). */
+/* Refuse a sum of metrics that overflowed (22003), unless
+ * anonymize.hide_bad_metrics. */
 extern void anon_check_sum(float8 sum);
 
 /*

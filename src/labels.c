@@ -143,18 +143,34 @@ anon_user_may_be_grantee(void)
 	return false;
 }
 
+/* Whether some role the current user has the privileges of has a grant. */
+static bool
+grants_find(Oid relid)
+{
+	Oid			user = GetUserId();
+
+	for (int i = 0; i < ngrants; i++)
+		if (grants[i].relid == relid && has_privs_of_role(user, grants[i].grantee))
+			return true;
+	return false;
+}
+
 /* See labels.h. */
 bool
 anon_user_is_grantee(Oid relid)
 {
-	Oid			user = GetUserId();
-
 	if (!grants_valid)
 		grants_load();
-	for (int i = 0; i < ngrants; i++)
-		if (grants[i].relid == relid && has_privs_of_role(user, grants[i].grantee))
-			return pg_class_aclcheck(relid, user, ACL_SELECT) != ACLCHECK_OK;
-	return false;
+	return grants_find(relid) &&
+		pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK;
+}
+
+/* See labels.h. */
+bool
+anon_user_has_grant(Oid relid)
+{
+	grants_load();
+	return grants_find(relid);
 }
 
 /* See labels.h. */

@@ -44,6 +44,12 @@ extern bool anon_policy_column(AnonPolicy *policy, const char *colname,
 extern bool anon_user_is_grantee(Oid relid);
 
 /*
+ * Whether some role the current user has the privileges of was granted
+ * anonymized access to a table, read from the catalog now.
+ */
+extern bool anon_user_has_grant(Oid relid);
+
+/*
  * Cheap test, for the query hook: false when the current user cannot be a
  * grantee of any table of this database (no role it has the privileges of
  * was granted anonymized access).  Cached until the grants change.
