@@ -308,11 +308,31 @@ access_number_type(Oid type)
 		type == FLOAT8OID || type == NUMERICOID;
 }
 
-/* Whether a node is a constant for a generalization: a non-NULL Const. */
+/* Walker of access_const: only constants and built-in casts or functions. */
+static bool
+access_const_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncExpr) && !access_builtin_function(((FuncExpr *) node)->funcid))
+		return true;
+	if (!IsA(node, Const) && !IsA(node, RelabelType) && !IsA(node, FuncExpr) &&
+		!IsA(node, CoerceViaIO))
+		return true;
+	return expression_tree_walker(node, access_const_walker, context);
+}
+
+/*
+ * Whether a node is a constant argument of a generalization: a constant, or
+ * built-in casts and functions of constants (evaluated now, so that their
+ * errors are raised whatever the data).
+ */
 static bool
 access_const(Node *node)
 {
-	return node && IsA(node, Const);
+	if (node == NULL || access_const_walker(node, NULL))
+		return false;
+	return IsA(eval_const_expressions(NULL, copyObject(node)), Const);
 }
 
 /*
@@ -331,6 +351,9 @@ access_safe_cast(Oid from, Oid to)
 		return to == FLOAT8OID;
 	if (from == TIMESTAMPOID || from == TIMESTAMPTZOID)
 		return to == DATEOID;
+	/* raises only for dates after 294276 AD */
+	if (from == DATEOID)
+		return to == TIMESTAMPOID || to == TIMESTAMPTZOID;
 	return false;
 }
 
@@ -393,12 +416,17 @@ access_column_of(Node *node)
 		else if (strcmp(name, "width_bucket") == 0)
 		{
 			AttrNumber	attnum;
+			List	   *vars;
 
+			/* only of integers: a NaN would raise an error */
 			if (nargs != 4)
 				return 0;
-			/* only integers: a NaN would raise an error */
 			attnum = access_column_of(linitial(f->args));
-			if (attnum == 0 || !access_integer_type(exprType(strip_implicit_coercions(linitial(f->args)))))
+			if (attnum == 0)
+				return 0;
+			vars = pull_var_clause(linitial(f->args), 0);
+			if (list_length(vars) != 1 ||
+				!access_integer_type(((Var *) linitial(vars))->vartype))
 				return 0;
 		}
 		else if (strcmp(name, "floor") == 0 || strcmp(name, "ceil") == 0 ||
@@ -693,6 +721,33 @@ access_filter_column(AccessCore *core, Node *leaf, Node *column, bool eq)
 	}
 }
 
+/*
+ * Refuse a LIKE pattern that would raise an error only on some values (one
+ * that ends with the escape character): the error would tell the data.
+ */
+static void
+access_check_pattern(AccessCore *core, Const *pattern)
+{
+	const char *p;
+	int			len;
+	int			escapes = 0;
+
+	if (pattern->constisnull)
+		return;
+	if (pattern->consttype != TEXTOID && pattern->consttype != VARCHAROID &&
+		pattern->consttype != BPCHAROID && pattern->consttype != NAMEOID)
+		access_refuse(core->relid, "LIKE of a pattern that is not text", NULL);
+	p = pattern->consttype == NAMEOID ? NameStr(*DatumGetName(pattern->constvalue)) :
+		TextDatumGetCString(pattern->constvalue);
+	len = strlen(p);
+	while (escapes < len && p[len - 1 - escapes] == '\\')
+		escapes++;
+	if (escapes % 2 == 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_ESCAPE_SEQUENCE),
+				 errmsg("LIKE pattern must not end with escape character")));
+}
+
 /* Check the WHERE clause of a core: see the comment at the top. */
 static void
 access_check_filter(AccessCore *core, Node *node)
@@ -727,7 +782,7 @@ access_check_filter(AccessCore *core, Node *node)
 					{
 						access_filter_column(core, node, l, eq);
 						if (like)
-							access_try(node);
+							access_check_pattern(core, (Const *) r);
 						return;
 					}
 					if (!like && access_value(l) && !access_value(r))
