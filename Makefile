@@ -28,7 +28,7 @@ REGRESS = breakout_basics breakout_rules breakout_modes breakout_errors breakout
 	breakout_two_fields breakout_subjects breakout_comments k_anonymity breakout_parallel_forms breakout_random \
 	protect_rules protect_scope protect_errors protect_guard protect_forget protect_backfill \
 	protect_privileges protect_attacks protect_upgrade hostile_inputs privileges_analytics secret_key \
-	pseudonym_rewrite pseudonym_normalize
+	pseudonym_rewrite pseudonym_normalize anonymized_access
 REGRESS_OPTS = --inputdir=. --load-extension=anonymize
 ISOLATION = pseudonym_first_insert forget_race pseudonym_deadlock pseudonym_prepared guard_attach_race
 ISOLATION_OPTS = --load-extension=anonymize

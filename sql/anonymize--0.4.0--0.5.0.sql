@@ -76,7 +76,8 @@ COMMENT ON FUNCTION @extschema@.revoke_anonymized(regclass, regrole) IS
 	'take back what grant_anonymized gave';
 
 CREATE VIEW @extschema@.labels AS
-	SELECT c.rel AS table_name, c.col AS column_name, c.sensitivity,
+	SELECT c.rel AS table_name, c.col AS column_name,
+	       CASE WHEN c.col = t.subject THEN 'very_sensitive' ELSE c.sensitivity END AS sensitivity,
 	       COALESCE(c.col = t.subject, false) AS is_subject
 	FROM @extschema@.label_columns AS c JOIN @extschema@.label_tables AS t USING (rel)
 	UNION ALL
@@ -86,7 +87,7 @@ CREATE VIEW @extschema@.labels AS
 		(SELECT FROM @extschema@.label_columns AS c WHERE c.rel = t.rel AND c.col = t.subject);
 GRANT SELECT ON @extschema@.labels TO PUBLIC;
 COMMENT ON VIEW @extschema@.labels IS
-	'labelled columns of anonymized tables; a person column counts as very_sensitive unless labelled';
+	'labelled columns of anonymized tables, with the sensitivity that applies (a person column is very_sensitive)';
 
 CREATE VIEW @extschema@.anonymized_grants AS
 	SELECT a.rel AS table_name, a.grantee,

@@ -62,6 +62,8 @@ RESET anonymize.min_threshold;
 -- Nor can a value set before the library is loaded in a new session: the
 -- floor set for the role by a superuser holds.
 ALTER ROLE modes_analyst SET anonymize.min_threshold = 5;
+-- (sessions of the role preload another library instead of this one)
+ALTER ROLE modes_analyst SET session_preload_libraries = 'plpgsql';
 SELECT current_user AS superuser \gset
 \c - modes_analyst
 SET anonymize.min_threshold = 1;

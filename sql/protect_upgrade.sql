@@ -70,7 +70,7 @@ SELECT anonymize.k_anonymity('upgrade_responses', '{country}');
 SELECT g.label, g.n FROM upgrade_report, unnest(groups) AS g;
 
 -- 0.4.0: the protection holds against ordinary roles.
-ALTER EXTENSION anonymize UPDATE;
+ALTER EXTENSION anonymize UPDATE TO '0.4.0';
 SELECT extversion FROM pg_extension WHERE extname = 'anonymize';
 -- The key has moved out of the table into its file in the data directory:
 -- the row keeps its key id, HMAC-SHA256(key, 'anonymize key id') cut to 16
@@ -102,6 +102,20 @@ WHERE table_name::text LIKE 'upgrade_when%' ORDER BY 1;
 INSERT INTO upgrade_when_builtin VALUES ('view', 'ann@acme.com');
 SELECT email LIKE '%@%' AS raw FROM upgrade_when_builtin;
 INSERT INTO upgrade_when_user VALUES ('view', 'ann@acme.com');
+
+-- 0.5.0: anonymized access for BI roles; what came before keeps answering.
+ALTER EXTENSION anonymize UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'anonymize';
+SELECT g.label, g.n FROM upgrade_report, unnest(groups) AS g;
+SELECT anonymize.label('upgrade_responses', 'country', 'not_sensitive');
+SELECT anonymize.set_threshold('upgrade_responses', 2);
+SELECT table_name, column_name, sensitivity, is_subject FROM anonymize.labels;
+SELECT table_name, threshold FROM anonymize.anonymized_grants;
+-- a dropped table still leaves the registry, and now its labels
+CREATE TABLE upgrade_dropped (x int);
+SELECT anonymize.label('upgrade_dropped', 'x', 'not_sensitive');
+DROP TABLE upgrade_dropped;
+SELECT count(*) AS labelled_tables FROM anonymize.label_tables;
 
 -- The members of the upgraded extension, with their privileges, are those of
 -- a fresh install (in the regression database).

@@ -56,6 +56,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -1001,11 +1002,16 @@ static Oid
 access_query_function(bool with_params)
 {
 	Oid			argtypes[2] = {TEXTOID, ANYOID};
-	Oid			nsp = anon_schema_oid();
+	Oid			fn;
 
-	return LookupFuncName(list_make2(makeString(get_namespace_name(nsp)),
-									 makeString("anonymized_query")),
-						  with_params ? 2 : 1, argtypes, false);
+	/* no USAGE on the schema is needed: the call is by OID */
+	fn = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
+						 CStringGetDatum("anonymized_query"),
+						 PointerGetDatum(buildoidvector(argtypes, with_params ? 2 : 1)),
+						 ObjectIdGetDatum(anon_schema_oid()));
+	if (!OidIsValid(fn))
+		elog(ERROR, "function anonymize.anonymized_query does not exist");
+	return fn;
 }
 
 /*
@@ -1361,7 +1367,9 @@ access_from_float8(float8 x, Oid type, bool *isnull)
 				break;
 			return Int64GetDatum((int64) rint(x));
 		case NUMERICOID:
-			return DirectFunctionCall1(float8_numeric, Float8GetDatum(x));
+			/* the shortest decimal that reads back as x (extra_float_digits 3) */
+			return DirectFunctionCall3(numeric_in, CStringGetDatum(float8out_internal(x)),
+									   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 		case FLOAT4OID:
 			return Float4GetDatum((float4) x);
 		case FLOAT8OID:
@@ -1493,15 +1501,21 @@ access_run(AccessCore *core, ReturnSetInfo *rsinfo, int nparams, Oid *types,
 		   Datum *values, char *nulls)
 {
 	int			nmetrics;
-	char	   *sql = access_breakout_sql(core, &nmetrics);
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(core->relid));
+	char	   *sql;
+	HeapTuple	tup;
 	Oid			owner;
 	Oid			save_userid;
 	int			save_sec;
-	AccessGroup **groups = palloc(sizeof(AccessGroup *) * nmetrics);
+	AccessGroup **groups;
 	int			ngroups = 0;
 	MemoryContext cxt = CurrentMemoryContext;
 
+	/* everything outside pg_catalog named with its schema */
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	sql = access_breakout_sql(core, &nmetrics);
+	groups = palloc(sizeof(AccessGroup *) * nmetrics);
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(core->relid));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for relation %u", core->relid);
 	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
@@ -1594,7 +1608,8 @@ anon_anonymized_query(PG_FUNCTION_ARGS)
 	}
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 
-	nest = access_fixed_settings();
+	/* read under the caller's search_path, literals under fixed settings */
+	nest = anon_portable_settings();
 	access_internal++;
 	PG_TRY();
 	{

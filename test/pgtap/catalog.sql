@@ -57,8 +57,10 @@ SELECT is((
 	JOIN pg_depend AS d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
 	JOIN pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'anonymize'
 	WHERE p.proparallel = 'u'),
-	'canonical_condition, export_key, forget, guard, import_key, protect, protect_trigger, refuse_policy_change, replace_secret, set_tenant_policy, unregister_dropped',
-	'the functions that write or run DDL are PARALLEL UNSAFE');
+	'anonymized_query, anonymized_query, canonical_condition, export_key, forget, grant_anonymized, guard, import_key, '
+	'label, label_subject, protect, protect_trigger, refuse_policy_change, replace_secret, revoke_anonymized, '
+	'set_tenant_policy, set_threshold, unregister_dropped',
+	'the functions that write, run DDL or run queries are PARALLEL UNSAFE');
 
 -- volatility is set on purpose: what reads settings is STABLE, the rest IMMUTABLE
 SELECT is((
@@ -66,11 +68,12 @@ SELECT is((
 	JOIN pg_depend AS d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
 	JOIN pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'anonymize'
 	WHERE p.prokind = 'f'),
-	'breakout2_combine i, breakout2_deserialize i, breakout2_final s, breakout2_serialize i, breakout2_trans s, '
+	'anonymized_query v, breakout2_combine i, breakout2_deserialize i, breakout2_final s, breakout2_serialize i, breakout2_trans s, '
 	'breakout_combine i, breakout_deserialize i, breakout_final s, breakout_serialize i, breakout_trans s, '
 	'canonical_condition s, comments_combine i, comments_deserialize i, comments_final s, comments_serialize i, comments_trans s, '
-	'export_key v, forget v, guard v, import_key v, k_anonymity s, normalize_domain i, protect v, protect_trigger v, random_secret v, refuse_policy_change v, '
-	'replace_secret v, set_tenant_policy v, tenant_default_all s, unregister_dropped v',
+	'export_key v, forget v, grant_anonymized v, guard v, import_key v, k_anonymity s, label v, label_subject v, '
+	'normalize_domain i, protect v, protect_trigger v, random_secret v, refuse_policy_change v, '
+	'replace_secret v, revoke_anonymized v, set_tenant_policy v, set_threshold v, tenant_default_all s, unregister_dropped v',
 'support functions have the intended volatility');
 
 -- every aggregate can run in parallel: combine, serialize and deserialize, read-only final
@@ -135,8 +138,9 @@ SELECT is_empty($$
 	'every event trigger has a comment');
 SELECT is((SELECT array_agg(c::regclass::text ORDER BY c::regclass::text)
            FROM pg_extension AS e, unnest(e.extconfig) AS c WHERE e.extname = 'anonymize'),
-	ARRAY['anonymize.protection', 'anonymize.pseudonyms', 'anonymize.secret', 'anonymize.tenant_policies'],
-	'key, map, policies and registry are kept by pg_dump');
+	ARRAY['anonymize.anonymized_access', 'anonymize.label_columns', 'anonymize.label_tables',
+	      'anonymize.protection', 'anonymize.pseudonyms', 'anonymize.secret', 'anonymize.tenant_policies'],
+	'key, map, policies, registry, labels and grants are kept by pg_dump');
 SELECT is((SELECT key_id FROM anonymize.secret WHERE key IS NULL) ~ '^[0-9a-f]{32}$', true,
 	'anonymize.secret holds a key id and no key');
 SELECT is(length(anonymize.export_key()), 32, 'the secret key, in its file, is 32 bytes');
