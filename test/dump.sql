@@ -15,3 +15,10 @@ INSERT INTO dump_events VALUES (0, 'feed_post', 'kept-public-author', NULL, NULL
 INSERT INTO dump_parted VALUES (1, 'dddddddd-0000-4000-8000-00000000d0d0', '2024-06-01');
 SELECT anonymize.set_tenant_policy('dump-tenant', true);
 SELECT anonymize.forget('dumpperson7@example.com');
+-- A labelled table with anonymized access: labels and grants are dumped.
+DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'dump_bi') THEN CREATE ROLE dump_bi; END IF; END $$;
+CREATE TABLE dump_survey (dept text, score float8);
+INSERT INTO dump_survey SELECT CASE WHEN i <= 6 THEN 'Sales' WHEN i <= 8 THEN 'Eng' ELSE 'Legal' END, i FROM generate_series(1, 10) AS i;
+SELECT anonymize.label('dump_survey', 'dept', 'very_sensitive');
+SELECT anonymize.set_threshold('dump_survey', 3);
+SELECT anonymize.grant_anonymized('dump_survey', 'dump_bi');
