@@ -248,6 +248,9 @@ SELECT anonymize.grant_anonymized('responses', NULL);
 SELECT anonymize.grant_anonymized(0, 'aa_bi');
 CREATE TEMP TABLE aa_temp (x int);
 SELECT anonymize.label('aa_temp', 'x', 'not_sensitive');
+CREATE TABLE aa_parent (x int);
+CREATE TABLE aa_child () INHERITS (aa_parent);
+SELECT anonymize.label('aa_child', 'x', 'not_sensitive');
 CREATE VIEW aa_view AS SELECT 1 AS x;
 SELECT anonymize.label('aa_view', 'x', 'not_sensitive');
 

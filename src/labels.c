@@ -24,6 +24,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_class.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -303,6 +304,12 @@ labels_check_table(Oid relid)
 	ReleaseSysCache(tup);
 	if (!pg_class_ownercheck(relid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, name);
+	if (has_superclass(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" inherits from another table", name),
+				 errdetail("Its rows are read through its parent with the parent's privileges."),
+				 errhint("Label its parent, or make it a table of its own.")));
 	return name;
 }
 
