@@ -97,6 +97,14 @@ SELECT round(salary, -1) AS tens, count(*) FROM responses WHERE salary < 1040 GR
 SELECT floor(score) AS floor, count(*) FROM responses WHERE salary <= 1030 GROUP BY 1 ORDER BY 1;
 SELECT substring(tenure, 1, 1) AS t, count(*) FROM responses GROUP BY 1 ORDER BY 1;
 SELECT answered::date AS day, count(*) FROM responses WHERE answered < '2024-01-03' GROUP BY 1 ORDER BY 1;
+-- numeric arithmetic with constants, as Grafana and Metabase bin times and numbers
+SELECT floor(extract(epoch FROM answered) / 864000) * 864000 AS "time", count(*)
+FROM responses WHERE answered < '2024-01-20' GROUP BY 1 ORDER BY 1;
+SELECT ((floor(((salary - 1000.0) / 50.0)) * 50.0) + 1000.0) AS salary, count(*) AS count
+FROM responses GROUP BY 1 ORDER BY 1 ASC;
+-- but not arithmetic of integers or floats, which can overflow on some values
+SELECT salary * 1000, count(*) FROM responses GROUP BY 1;
+SELECT count(1), count(*) FROM responses;
 -- a unit date_trunc does not know is an error before any row is read
 SELECT date_trunc('fortnight', answered), count(*) FROM responses GROUP BY 1;
 

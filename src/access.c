@@ -358,6 +358,37 @@ access_safe_cast(Oid from, Oid to)
 	return false;
 }
 
+static AttrNumber access_column_of(Node *node);
+
+/*
+ * The column of numeric arithmetic with a constant (x / 300, x * 10.0 + 5,
+ * as BI tools bin numbers and times), or 0.  Only numeric: it neither
+ * overflows nor underflows, where integer and float arithmetic would raise
+ * errors on some values.
+ */
+static AttrNumber
+access_arithmetic_of(OpExpr *op)
+{
+	const char *fn;
+	Node	   *l;
+	Node	   *r;
+
+	if (list_length(op->args) != 2 || op->opresulttype != NUMERICOID ||
+		!access_builtin_function(op->opfuncid))
+		return 0;
+	fn = get_func_name(op->opfuncid);
+	if (strcmp(fn, "numeric_add") != 0 && strcmp(fn, "numeric_sub") != 0 &&
+		strcmp(fn, "numeric_mul") != 0 && strcmp(fn, "numeric_div") != 0)
+		return 0;
+	l = linitial(op->args);
+	r = lsecond(op->args);
+	if (access_const(r))
+		return access_column_of(l);
+	if (access_const(l))
+		return access_column_of(r);
+	return 0;
+}
+
 /*
  * The column a key, filter or metric expression is made of, or 0 if it is
  * not a plain column or an allowed generalization of one: date_trunc,
@@ -389,6 +420,8 @@ access_column_of(Node *node)
 					return 0;
 				return access_column_of((Node *) c->arg);
 			}
+		case T_OpExpr:
+			return access_arithmetic_of((OpExpr *) node);
 		case T_FuncExpr:
 			break;
 		default:
@@ -543,7 +576,7 @@ access_expression(AccessCore *core, Node *expr, const char *role,
 					  psprintf("this %s expression", role),
 					  "Keys, filters and metrics are columns, or date_trunc, extract, date_part, width_bucket, "
 					  "floor, ceil, round, trunc, substring or left of a column with constant arguments, "
-					  "or casts of them that cannot fail.");
+					  "numeric arithmetic with constants, or casts of them that cannot fail.");
 	l = anon_policy_column(core->policy, access_column_name(core, attnum), &s);
 	if (sens)
 		*sens = s;
@@ -585,8 +618,10 @@ access_add_aggregate(AccessCore *core, Aggref *agg)
 	a->ref = agg;
 	a->arg = arg;
 	a->metric = -1;
-	if (access_agg_is(agg, "count") && agg->aggstar)
-		a->kind = ACCESS_ROWS;
+	if (access_agg_is(agg, "count") &&
+		(agg->aggstar || (arg && IsA(arg, Const) && !((Const *) arg)->constisnull &&
+						  agg->aggdistinct == NIL)))
+		a->kind = ACCESS_ROWS;	/* count(*), count(1) */
 	else if (access_agg_is(agg, "count") && arg && agg->aggdistinct != NIL)
 	{
 		AttrNumber	attnum = access_column_of(arg);
