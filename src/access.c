@@ -1574,7 +1574,8 @@ access_run(AccessCore *core, ReturnSetInfo *rsinfo, int nparams, Oid *types,
 	{
 		MemoryContext spicxt;
 
-		if (SPI_execute_with_args(sql, nparams, types, values, nulls, true, 1) != SPI_OK_SELECT ||
+		/* no row limit: a limit would rule out parallel workers */
+		if (SPI_execute_with_args(sql, nparams, types, values, nulls, true, 0) != SPI_OK_SELECT ||
 			SPI_processed != 1)
 			elog(ERROR, "an anonymized query returned no row");
 		spicxt = MemoryContextSwitchTo(cxt);
