@@ -161,6 +161,15 @@ SET ROLE aa_bi;
 SELECT department, count(*), avg(score), sum(score) FROM responses GROUP BY department ORDER BY department;
 RESET ROLE;
 DELETE FROM responses WHERE id > 200;
+-- nor does a numeric beyond double precision
+CREATE TABLE aa_amounts (dept text, amount numeric);
+INSERT INTO aa_amounts SELECT CASE WHEN i <= 10 THEN 'big' ELSE 'small' END, i FROM generate_series(1, 15) AS i;
+INSERT INTO aa_amounts VALUES ('small', 1e400);
+SELECT anonymize.label('aa_amounts', 'dept', 'not_sensitive');
+SELECT anonymize.grant_anonymized('aa_amounts', 'aa_bi');
+SET ROLE aa_bi;
+SELECT dept, count(*), sum(amount), avg(amount) FROM aa_amounts GROUP BY dept ORDER BY dept;
+RESET ROLE;
 
 -- the policy is the table's: the caller's settings do not weaken it
 SET anonymize.threshold = 1;

@@ -1274,6 +1274,15 @@ access_breakout_sql(AccessCore *core, int *nmetrics)
 		else if (a->kind == ACCESS_COUNT)
 			metric = psprintf("CASE WHEN (%s) IS NULL THEN NULL ELSE 1::pg_catalog.float8 END",
 							  access_deparse(core, a->arg));
+		else if ((a->kind == ACCESS_SUM || a->kind == ACCESS_AVG) &&
+				 exprType(a->arg) == NUMERICOID)
+		{
+			/* a numeric beyond double precision would raise: NaN hides it */
+			char	   *x = access_deparse(core, a->arg);
+
+			metric = psprintf("CASE WHEN pg_catalog.abs(%s) < 1e308 THEN (%s)::pg_catalog.float8 "
+							  "ELSE 'NaN'::pg_catalog.float8 END", x, x);
+		}
 		else if (a->kind == ACCESS_SUM || a->kind == ACCESS_AVG)
 			metric = psprintf("(%s)::pg_catalog.float8", access_deparse(core, a->arg));
 		if (metric == NULL)
