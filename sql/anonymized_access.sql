@@ -217,6 +217,19 @@ SELECT * FROM anonymize.anonymized_query('SELECT department, count(*) FROM respo
 	AS t(department text, n bigint);
 RESET ROLE;
 
+-- this extension's aggregates work too, with the table's policy: no lower
+-- threshold or sensitivity than the labels', and the table's person column
+SET ROLE aa_bi;
+SELECT (g).* FROM (SELECT unnest(anonymize.anonymized_breakout(department, score, 5, 'very_sensitive')) AS g
+                   FROM responses WHERE tenure = '1-2 years') AS s;
+-- (the two-argument form: very_sensitive, and the table's threshold)
+SELECT (unnest(anonymize.anonymized_breakout(department, score))).* FROM responses WHERE tenure = '3+ years';
+SELECT anonymize.anonymized_breakout(department, score, 3) FROM responses;
+SELECT anonymize.anonymized_breakout(department, score, 5, 'not_sensitive') FROM responses;
+SELECT tenure, anonymize.anonymized_breakout(department, score) FROM responses GROUP BY tenure;
+SELECT anonymize.anonymized_comments(name) FROM responses;
+RESET ROLE;
+
 -- what keeps working for the grantee: catalogs, settings, other tables
 CREATE TABLE aa_public (x int);
 INSERT INTO aa_public VALUES (1), (2);
@@ -288,6 +301,8 @@ FROM unnest((SELECT anonymize.anonymized_breakout(country, minutes, 5, 'very_sen
 SET ROLE aa_bi;
 SELECT country, count(DISTINCT user_id) AS people, count(*) AS visits, avg(minutes)
 FROM visits GROUP BY country ORDER BY country;
+-- a breakout called without the person column still counts people
+SELECT (unnest(anonymize.anonymized_breakout(country, minutes, 5, 'very_sensitive'))).* FROM visits;
 -- count(DISTINCT) of another column, or two keys, are refused
 SELECT country, count(DISTINCT minutes) FROM visits GROUP BY country;
 SELECT country, minutes, count(*) FROM visits GROUP BY 1, 2;

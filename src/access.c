@@ -56,6 +56,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/float.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -78,7 +79,8 @@ typedef enum AccessAggKind
 	ACCESS_PEOPLE,				/* count(DISTINCT subject) */
 	ACCESS_COUNT,				/* count(x) */
 	ACCESS_SUM,					/* sum(x) */
-	ACCESS_AVG					/* avg(x) */
+	ACCESS_AVG,					/* avg(x) */
+	ACCESS_BREAKOUT				/* this extension's anonymized_breakout */
 } AccessAggKind;
 
 typedef struct AccessAgg
@@ -87,6 +89,12 @@ typedef struct AccessAgg
 	AccessAggKind kind;
 	Node	   *arg;			/* x, or NULL */
 	int			metric;			/* index of its metric, -1 for n */
+	/* ACCESS_BREAKOUT: the call with the table's policy */
+	int			nbkeys;
+	Node	   *bkeys[2];
+	AnonSensitivity bsens[2];
+	Node	   *bmetric;		/* NULL: a NULL metric */
+	Node	   *bsubject;		/* NULL: none, or the table's */
 } AccessAgg;
 
 /* A filter on a very_sensitive column: it matches only values of >= k. */
@@ -595,6 +603,90 @@ access_agg_is(Aggref *agg, const char *name)
 		strcmp(get_func_name(agg->aggfnoid), name) == 0;
 }
 
+/* The value of a constant argument of a breakout; refuses anything else. */
+static Const *
+access_breakout_const(AccessCore *core, Node *arg, const char *what)
+{
+	if (arg && IsA(arg, RelabelType))
+		arg = (Node *) ((RelabelType *) arg)->arg;
+	if (arg == NULL || !access_const(arg))
+		access_refuse(core->relid,
+					  psprintf("a breakout whose %s is not a constant", what),
+					  "Give the threshold and sensitivity of anonymized_breakout as constants.");
+	arg = eval_const_expressions(NULL, copyObject(arg));
+	if (((Const *) arg)->constisnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+	return (Const *) arg;
+}
+
+/*
+ * Check a call of anonymized_breakout in a core: keys and metric are
+ * columns (or generalizations), and neither its threshold nor its
+ * sensitivities are below the table's.  It runs with the table's threshold
+ * and person column, and sensitivities no lower than the labels'.
+ */
+static void
+access_check_breakout(AccessCore *core, AccessAgg *a)
+{
+	List	   *args = NIL;
+	ListCell   *lc;
+	int			nargs;
+	int			nkeys;
+
+	foreach(lc, a->ref->args)
+		args = lappend(args, ((TargetEntry *) lfirst(lc))->expr);
+	nargs = list_length(args);
+	nkeys = nargs == 6 ? 2 : 1;
+	if (core->nkeys > 0)
+		access_refuse(core->relid, "anonymized_breakout in a query with GROUP BY",
+					  "Call it over the whole table, or use GROUP BY with count, sum and avg instead.");
+	if (nkeys == 2 && core->policy->subject)
+		access_refuse(core->relid, "a breakout by two fields on a table counted by people", NULL);
+	a->kind = ACCESS_BREAKOUT;
+	a->nbkeys = nkeys;
+	for (int i = 0; i < nkeys; i++)
+	{
+		a->bkeys[i] = list_nth(args, i);
+		access_expression(core, a->bkeys[i], "key", &a->bsens[i], NULL);
+	}
+	a->bmetric = list_nth(args, nkeys);
+	if (IsA(a->bmetric, Const) && ((Const *) a->bmetric)->constisnull)
+		a->bmetric = NULL;
+	else
+		access_expression(core, a->bmetric, "metric", NULL, NULL);
+
+	if (nargs > nkeys + 1)
+	{
+		Const	   *k = access_breakout_const(core, list_nth(args, nkeys + 1), "threshold");
+
+		if (DatumGetInt32(k->constvalue) < core->policy->threshold)
+			access_refuse(core->relid,
+						  psprintf("a breakout with a threshold below the table's (%d)",
+								   core->policy->threshold),
+						  NULL);
+	}
+	for (int i = 0; i < nkeys && nargs > nkeys + 2 + i; i++)
+	{
+		Const	   *sens = access_breakout_const(core, list_nth(args, nkeys + 2 + i), "sensitivity");
+		AnonSensitivity given = anon_sensitivity_from_oid(DatumGetObjectId(sens->constvalue));
+
+		if (given < a->bsens[i])
+			access_refuse(core->relid, "a breakout at a sensitivity below the label's", NULL);
+		a->bsens[i] = given;
+	}
+	a->bsubject = NULL;
+	if (nkeys == 1 && nargs == 5)
+	{
+		a->bsubject = list_nth(args, 4);
+		if (core->policy->subject &&
+			access_column_of(a->bsubject) != core->policy->subject_attnum)
+			access_refuse(core->relid, "a breakout counting another column than the person column", NULL);
+		access_expression(core, a->bsubject, "subject", NULL, NULL);
+	}
+}
+
 /* Check one aggregate of a core and add it to the core's list. */
 static void
 access_add_aggregate(AccessCore *core, Aggref *agg)
@@ -634,6 +726,9 @@ access_add_aggregate(AccessCore *core, Aggref *agg)
 	}
 	else if (agg->aggdistinct != NIL)
 		access_refuse(core->relid, "DISTINCT in aggregates", NULL);
+	else if (get_func_namespace(agg->aggfnoid) == anon_schema_oid() &&
+			 strcmp(get_func_name(agg->aggfnoid), "anonymized_breakout") == 0)
+		access_check_breakout(core, a);
 	else if (access_agg_is(agg, "count") && arg)
 	{
 		access_expression(core, arg, "metric", NULL, NULL);
@@ -901,8 +996,6 @@ access_check_core(Query *q, Oid relid, bool direct)
 		access_refuse(relid, "TABLESAMPLE", NULL);
 	if (q->hasWindowFuncs)
 		access_refuse(relid, "window functions", NULL);
-	if (q->hasTargetSRFs)
-		access_refuse(relid, "set-returning functions", NULL);
 	if (q->hasSubLinks)
 		access_refuse(relid, "subqueries in expressions (IN, EXISTS, scalar subqueries)", NULL);
 	if (q->distinctClause != NIL)
@@ -1246,11 +1339,55 @@ access_sensitivity_name(AnonSensitivity s)
 	return "very_sensitive";
 }
 
+/* The text of a metric: x as double precision, NULL for no metric. */
+static char *
+access_metric_text(AccessCore *core, Node *x)
+{
+	char	   *text;
+
+	if (x == NULL)
+		return "NULL::pg_catalog.float8";
+	text = access_deparse(core, x);
+	/* a numeric beyond double precision would raise: NaN hides it */
+	if (exprType(x) == NUMERICOID)
+		return psprintf("CASE WHEN pg_catalog.abs(%s) < 1e308 THEN (%s)::pg_catalog.float8 "
+						"ELSE 'NaN'::pg_catalog.float8 END", text, text);
+	return psprintf("(%s)::pg_catalog.float8", text);
+}
+
 /*
- * The query that answers a core: one anonymized_breakout per distinct
- * metric, with the table's threshold and the keys' sensitivities, over the
- * filtered rows.  Sets each aggregate's metric; returns the number of
- * breakouts in *nmetrics.
+ * Write one call of anonymized_breakout: by nkeys keys (0: the total), with
+ * the table's threshold and person column (subject: another column to count
+ * by where the table has none, or NULL).
+ */
+static void
+access_write_breakout(StringInfo buf, AccessCore *core, int nkeys, Node **keys,
+					  AnonSensitivity *sens, const char *metric, Node *subject)
+{
+	const char *nsp = quote_identifier(get_namespace_name(anon_schema_oid()));
+	const char *subj = core->policy->subject ? quote_identifier(core->policy->subject) :
+		subject ? access_deparse(core, subject) : NULL;
+
+	if (nkeys == 2)
+		appendStringInfo(buf, "%s.anonymized_breakout(%s, %s, %s, %d, '%s'::%s.sensitivity, '%s'::%s.sensitivity)",
+						 nsp, access_deparse(core, keys[0]), access_deparse(core, keys[1]),
+						 metric, core->policy->threshold,
+						 access_sensitivity_name(sens[0]), nsp,
+						 access_sensitivity_name(sens[1]), nsp);
+	else
+		appendStringInfo(buf, "%s.anonymized_breakout(%s, %s, %d, '%s'::%s.sensitivity%s%s)",
+						 nsp, nkeys == 1 ? access_deparse(core, keys[0]) : "true",
+						 metric, core->policy->threshold,
+						 nkeys == 1 ? access_sensitivity_name(sens[0]) : "not_sensitive",
+						 nsp, subj ? ", " : "", subj ? subj : "");
+}
+
+/*
+ * The query that answers a core: one anonymized_breakout by the core's keys
+ * per distinct metric, then the core's own calls of anonymized_breakout,
+ * all with the table's threshold and the keys' sensitivities, over the
+ * filtered rows.  Sets each aggregate's column in that query; returns the
+ * number of breakouts by the core's keys in *nmetrics.
  */
 static char *
 access_breakout_sql(AccessCore *core, int *nmetrics)
@@ -1258,8 +1395,6 @@ access_breakout_sql(AccessCore *core, int *nmetrics)
 	StringInfoData buf;
 	List	   *metrics = NIL;
 	ListCell   *lc;
-	const char *nsp = quote_identifier(get_namespace_name(anon_schema_oid()));
-	char	   *keys;
 	int			m = 0;
 
 	foreach(lc, core->aggs)
@@ -1274,17 +1409,8 @@ access_breakout_sql(AccessCore *core, int *nmetrics)
 		else if (a->kind == ACCESS_COUNT)
 			metric = psprintf("CASE WHEN (%s) IS NULL THEN NULL ELSE 1::pg_catalog.float8 END",
 							  access_deparse(core, a->arg));
-		else if ((a->kind == ACCESS_SUM || a->kind == ACCESS_AVG) &&
-				 exprType(a->arg) == NUMERICOID)
-		{
-			/* a numeric beyond double precision would raise: NaN hides it */
-			char	   *x = access_deparse(core, a->arg);
-
-			metric = psprintf("CASE WHEN pg_catalog.abs(%s) < 1e308 THEN (%s)::pg_catalog.float8 "
-							  "ELSE 'NaN'::pg_catalog.float8 END", x, x);
-		}
 		else if (a->kind == ACCESS_SUM || a->kind == ACCESS_AVG)
-			metric = psprintf("(%s)::pg_catalog.float8", access_deparse(core, a->arg));
+			metric = access_metric_text(core, a->arg);
 		if (metric == NULL)
 			continue;
 		foreach(mc, metrics)
@@ -1299,14 +1425,7 @@ access_breakout_sql(AccessCore *core, int *nmetrics)
 	}
 	if (metrics == NIL)
 		metrics = list_make1("NULL::pg_catalog.float8");
-
-	if (core->nkeys == 0)
-		keys = "true";
-	else if (core->nkeys == 1)
-		keys = access_deparse(core, core->keys[0]);
-	else
-		keys = psprintf("%s, %s", access_deparse(core, core->keys[0]),
-						access_deparse(core, core->keys[1]));
+	*nmetrics = list_length(metrics);
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "SELECT ");
@@ -1314,17 +1433,19 @@ access_breakout_sql(AccessCore *core, int *nmetrics)
 	{
 		if (m++ > 0)
 			appendStringInfoString(&buf, ", ");
-		if (core->nkeys == 2)
-			appendStringInfo(&buf, "%s.anonymized_breakout(%s, %s, %d, '%s'::%s.sensitivity, '%s'::%s.sensitivity)",
-							 nsp, keys, (char *) lfirst(lc), core->policy->threshold,
-							 access_sensitivity_name(core->keysens[0]), nsp,
-							 access_sensitivity_name(core->keysens[1]), nsp);
-		else
-			appendStringInfo(&buf, "%s.anonymized_breakout(%s, %s, %d, '%s'::%s.sensitivity%s%s)",
-							 nsp, keys, (char *) lfirst(lc), core->policy->threshold,
-							 core->nkeys == 1 ? access_sensitivity_name(core->keysens[0]) : "not_sensitive",
-							 nsp, core->policy->subject ? ", " : "",
-							 core->policy->subject ? quote_identifier(core->policy->subject) : "");
+		access_write_breakout(&buf, core, core->nkeys, core->keys, core->keysens,
+							  lfirst(lc), NULL);
+	}
+	foreach(lc, core->aggs)
+	{
+		AccessAgg  *a = lfirst(lc);
+
+		if (a->kind != ACCESS_BREAKOUT)
+			continue;
+		appendStringInfoString(&buf, ", ");
+		access_write_breakout(&buf, core, a->nbkeys, a->bkeys, a->bsens,
+							  access_metric_text(core, a->bmetric), a->bsubject);
+		a->metric = m++;
 	}
 	appendStringInfo(&buf, " FROM %s", access_from(core));
 	if (core->query->jointree->quals)
@@ -1332,7 +1453,6 @@ access_breakout_sql(AccessCore *core, int *nmetrics)
 		appendStringInfoString(&buf, " WHERE ");
 		access_write_filter(&buf, core, core->query->jointree->quals);
 	}
-	*nmetrics = list_length(metrics);
 	return buf.data;
 }
 
@@ -1450,10 +1570,13 @@ access_key_value(Oid type, const char *label, bool *isnull)
 	return OidInputFunctionCall(infunc, (char *) label, ioparam, -1);
 }
 
-/* Store the rows of a core's answer, given the groups of each breakout. */
+/*
+ * Store the rows of a core's answer, given the groups of each breakout by
+ * its keys, and the results of its own calls of anonymized_breakout.
+ */
 static void
 access_store_rows(AccessCore *core, ReturnSetInfo *rsinfo,
-				  AccessGroup **groups, int nmetrics, int ngroups)
+				  AccessGroup **groups, int nmetrics, int ngroups, Datum *extras)
 {
 	int			natts = core->nkeys + list_length(core->aggs);
 	Datum	   *values = palloc(sizeof(Datum) * Max(natts, 1));
@@ -1477,11 +1600,17 @@ access_store_rows(AccessCore *core, ReturnSetInfo *rsinfo,
 		foreach(lc, core->aggs)
 		{
 			AccessAgg  *a = lfirst(lc);
-			AccessGroup *g = base && a->metric >= 0 ? &groups[a->metric][i] : base;
+			AccessGroup *g = base && a->metric >= 0 && a->kind != ACCESS_BREAKOUT ?
+			&groups[a->metric][i] : base;
 			Oid			type = a->ref->aggtype;
 
 			nulls[c] = true;
-			if (g == NULL)
+			if (a->kind == ACCESS_BREAKOUT)
+			{
+				values[c] = extras[a->metric - nmetrics];
+				nulls[c] = false;
+			}
+			else if (g == NULL)
 				;
 			else if (a->metric < 0)
 			{
@@ -1551,6 +1680,7 @@ access_run(AccessCore *core, ReturnSetInfo *rsinfo, int nparams, Oid *types,
 	Oid			save_userid;
 	int			save_sec;
 	AccessGroup **groups;
+	Datum	   *extras;
 	int			ngroups = 0;
 	MemoryContext cxt = CurrentMemoryContext;
 
@@ -1559,6 +1689,7 @@ access_run(AccessCore *core, ReturnSetInfo *rsinfo, int nparams, Oid *types,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	sql = access_breakout_sql(core, &nmetrics);
 	groups = palloc(sizeof(AccessGroup *) * nmetrics);
+	extras = palloc0(sizeof(Datum) * (list_length(core->aggs) + 1));
 	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(core->relid));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for relation %u", core->relid);
@@ -1602,6 +1733,14 @@ access_run(AccessCore *core, ReturnSetInfo *rsinfo, int nparams, Oid *types,
 				elog(ERROR, "breakouts of one anonymized query disagree on their groups");
 			ngroups = n;
 		}
+		for (int c = nmetrics; c < SPI_tuptable->tupdesc->natts; c++)
+		{
+			bool		isnull;
+			Datum		arr = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+											c + 1, &isnull);
+
+			extras[c - nmetrics] = isnull ? (Datum) 0 : datumCopy(arr, false, -1);
+		}
 		MemoryContextSwitchTo(spicxt);
 	}
 	PG_FINALLY();
@@ -1611,7 +1750,7 @@ access_run(AccessCore *core, ReturnSetInfo *rsinfo, int nparams, Oid *types,
 	PG_END_TRY();
 	SPI_finish();
 
-	access_store_rows(core, rsinfo, groups, nmetrics, ngroups);
+	access_store_rows(core, rsinfo, groups, nmetrics, ngroups, extras);
 }
 
 /*
