@@ -310,7 +310,8 @@ anon_threshold_not_integer(float8 threshold)
 				 errmsg("threshold must be a finite number, not %s",
 						isnan(threshold) ? "NaN" :
 						threshold > 0 ? "Infinity" : "-Infinity")));
-	if (threshold < (float8) PG_INT32_MIN || threshold >= -((float8) PG_INT32_MIN))
+	if (threshold < (float8) PG_INT32_MIN ||
+		threshold >= -((float8) PG_INT32_MIN))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("threshold is out of range for type integer")));
