@@ -145,3 +145,201 @@ END
 $$;
 COMMENT ON EVENT TRIGGER anonymize_unregister IS
 	'removes dropped tables from anonymize.protection, and their labels';
+
+-- BEGIN driver types
+-- Forms of the aggregates for the types that client drivers give parameters
+-- without a cast: a threshold of type bigint, numeric or unknown (an untyped
+-- parameter), and a sensitivity of type text or varchar.  Their threshold is
+-- float8, the one type to which every integer and numeric type, and an
+-- untyped parameter, cast implicitly while being preferred over integer:
+-- a numeric threshold would make a smallint or untyped one ambiguous between
+-- it and the integer forms.  It must be a whole number in the range of
+-- integer.  A threshold of type integer still resolves to the original forms,
+-- which match it exactly; the state and the results are those of the
+-- original forms.
+CREATE FUNCTION @extschema@.breakout_trans(internal, anyelement, float8, float8)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'anon_breakout_trans'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.breakout_trans(internal, anyelement, float8, float8, text)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'anon_breakout_trans'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.breakout_trans(internal, anyelement, float8, float8,
+	@extschema@.sensitivity)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'anon_breakout_trans'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.breakout_trans(internal, anyelement, float8, float8, text, "any")
+RETURNS internal
+AS 'MODULE_PATHNAME', 'anon_breakout_trans'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.breakout_trans(internal, anyelement, float8, float8,
+	@extschema@.sensitivity, "any")
+RETURNS internal
+AS 'MODULE_PATHNAME', 'anon_breakout_trans'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.breakout2_trans(internal, "any", "any", float8, float8,
+	text, text)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'anon_breakout2_trans'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.breakout2_trans(internal, "any", "any", float8, float8,
+	@extschema@.sensitivity, @extschema@.sensitivity)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'anon_breakout2_trans'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.comments_trans(internal, text, float8)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'anon_comments_trans'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.comments_trans(internal, text, "any", float8)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'anon_comments_trans'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.breakout_trans(internal, anyelement, float8, float8) IS
+	'transition function of anonymized_breakout(key, metric, threshold float8)';
+COMMENT ON FUNCTION @extschema@.breakout_trans(internal, anyelement, float8, float8, text) IS
+	'transition function of anonymized_breakout(key, metric, threshold float8, sensitivity text)';
+COMMENT ON FUNCTION @extschema@.breakout_trans(internal, anyelement, float8, float8,
+	@extschema@.sensitivity) IS
+	'transition function of anonymized_breakout(key, metric, threshold float8, sensitivity)';
+COMMENT ON FUNCTION @extschema@.breakout_trans(internal, anyelement, float8, float8, text, "any") IS
+	'transition function of anonymized_breakout(key, metric, threshold float8, sensitivity text, subject)';
+COMMENT ON FUNCTION @extschema@.breakout_trans(internal, anyelement, float8, float8,
+	@extschema@.sensitivity, "any") IS
+	'transition function of anonymized_breakout(key, metric, threshold float8, sensitivity, subject)';
+COMMENT ON FUNCTION @extschema@.breakout2_trans(internal, "any", "any", float8, float8,
+	text, text) IS
+	'transition function of anonymized_breakout(key1, key2, metric, threshold float8, sensitivity1 text, sensitivity2 text)';
+COMMENT ON FUNCTION @extschema@.breakout2_trans(internal, "any", "any", float8, float8,
+	@extschema@.sensitivity, @extschema@.sensitivity) IS
+	'transition function of anonymized_breakout(key1, key2, metric, threshold float8, sensitivity1, sensitivity2)';
+COMMENT ON FUNCTION @extschema@.comments_trans(internal, text, float8) IS
+	'transition function of anonymized_comments(comment, threshold float8)';
+COMMENT ON FUNCTION @extschema@.comments_trans(internal, text, "any", float8) IS
+	'transition function of anonymized_comments(comment, author, threshold float8)';
+
+CREATE AGGREGATE @extschema@.anonymized_breakout(key anyelement, metric float8,
+	threshold float8) (
+	SFUNC = @extschema@.breakout_trans,
+	STYPE = internal,
+	FINALFUNC = @extschema@.breakout_final,
+	FINALFUNC_MODIFY = READ_ONLY,
+	COMBINEFUNC = @extschema@.breakout_combine,
+	SERIALFUNC = @extschema@.breakout_serialize,
+	DESERIALFUNC = @extschema@.breakout_deserialize,
+	PARALLEL = SAFE
+);
+CREATE AGGREGATE @extschema@.anonymized_breakout(key anyelement, metric float8,
+	threshold float8, sensitivity text) (
+	SFUNC = @extschema@.breakout_trans,
+	STYPE = internal,
+	FINALFUNC = @extschema@.breakout_final,
+	FINALFUNC_MODIFY = READ_ONLY,
+	COMBINEFUNC = @extschema@.breakout_combine,
+	SERIALFUNC = @extschema@.breakout_serialize,
+	DESERIALFUNC = @extschema@.breakout_deserialize,
+	PARALLEL = SAFE
+);
+CREATE AGGREGATE @extschema@.anonymized_breakout(key anyelement, metric float8,
+	threshold float8, sensitivity @extschema@.sensitivity) (
+	SFUNC = @extschema@.breakout_trans,
+	STYPE = internal,
+	FINALFUNC = @extschema@.breakout_final,
+	FINALFUNC_MODIFY = READ_ONLY,
+	COMBINEFUNC = @extschema@.breakout_combine,
+	SERIALFUNC = @extschema@.breakout_serialize,
+	DESERIALFUNC = @extschema@.breakout_deserialize,
+	PARALLEL = SAFE
+);
+CREATE AGGREGATE @extschema@.anonymized_breakout(key anyelement, metric float8,
+	threshold float8, sensitivity text, subject "any") (
+	SFUNC = @extschema@.breakout_trans,
+	STYPE = internal,
+	FINALFUNC = @extschema@.breakout_final,
+	FINALFUNC_MODIFY = READ_ONLY,
+	COMBINEFUNC = @extschema@.breakout_combine,
+	SERIALFUNC = @extschema@.breakout_serialize,
+	DESERIALFUNC = @extschema@.breakout_deserialize,
+	PARALLEL = SAFE
+);
+CREATE AGGREGATE @extschema@.anonymized_breakout(key anyelement, metric float8,
+	threshold float8, sensitivity @extschema@.sensitivity, subject "any") (
+	SFUNC = @extschema@.breakout_trans,
+	STYPE = internal,
+	FINALFUNC = @extschema@.breakout_final,
+	FINALFUNC_MODIFY = READ_ONLY,
+	COMBINEFUNC = @extschema@.breakout_combine,
+	SERIALFUNC = @extschema@.breakout_serialize,
+	DESERIALFUNC = @extschema@.breakout_deserialize,
+	PARALLEL = SAFE
+);
+CREATE AGGREGATE @extschema@.anonymized_breakout(key1 "any", key2 "any", metric float8,
+	threshold float8, sensitivity1 text, sensitivity2 text) (
+	SFUNC = @extschema@.breakout2_trans,
+	STYPE = internal,
+	FINALFUNC = @extschema@.breakout2_final,
+	FINALFUNC_MODIFY = READ_ONLY,
+	COMBINEFUNC = @extschema@.breakout2_combine,
+	SERIALFUNC = @extschema@.breakout2_serialize,
+	DESERIALFUNC = @extschema@.breakout2_deserialize,
+	PARALLEL = SAFE
+);
+CREATE AGGREGATE @extschema@.anonymized_breakout(key1 "any", key2 "any", metric float8,
+	threshold float8, sensitivity1 @extschema@.sensitivity,
+	sensitivity2 @extschema@.sensitivity) (
+	SFUNC = @extschema@.breakout2_trans,
+	STYPE = internal,
+	FINALFUNC = @extschema@.breakout2_final,
+	FINALFUNC_MODIFY = READ_ONLY,
+	COMBINEFUNC = @extschema@.breakout2_combine,
+	SERIALFUNC = @extschema@.breakout2_serialize,
+	DESERIALFUNC = @extschema@.breakout2_deserialize,
+	PARALLEL = SAFE
+);
+CREATE AGGREGATE @extschema@.anonymized_comments(comment text, threshold float8) (
+	SFUNC = @extschema@.comments_trans,
+	STYPE = internal,
+	FINALFUNC = @extschema@.comments_final,
+	FINALFUNC_MODIFY = READ_ONLY,
+	COMBINEFUNC = @extschema@.comments_combine,
+	SERIALFUNC = @extschema@.comments_serialize,
+	DESERIALFUNC = @extschema@.comments_deserialize,
+	PARALLEL = SAFE
+);
+CREATE AGGREGATE @extschema@.anonymized_comments(comment text, author "any",
+	threshold float8) (
+	SFUNC = @extschema@.comments_trans,
+	STYPE = internal,
+	FINALFUNC = @extschema@.comments_final,
+	FINALFUNC_MODIFY = READ_ONLY,
+	COMBINEFUNC = @extschema@.comments_combine,
+	SERIALFUNC = @extschema@.comments_serialize,
+	DESERIALFUNC = @extschema@.comments_deserialize,
+	PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE @extschema@.anonymized_breakout(anyelement, float8, float8) IS
+	'anonymized_breakout(key, metric, threshold) for a threshold of type bigint, numeric or unknown';
+COMMENT ON AGGREGATE @extschema@.anonymized_breakout(anyelement, float8, float8, text) IS
+	'anonymized_breakout(key, metric, threshold, sensitivity) for a sensitivity given as text';
+COMMENT ON AGGREGATE @extschema@.anonymized_breakout(anyelement, float8, float8,
+	@extschema@.sensitivity) IS
+	'anonymized_breakout(key, metric, threshold, sensitivity) for a threshold of type bigint or numeric';
+COMMENT ON AGGREGATE @extschema@.anonymized_breakout(anyelement, float8, float8, text, "any") IS
+	'anonymized_breakout(key, metric, threshold, sensitivity, subject) for a sensitivity given as text';
+COMMENT ON AGGREGATE @extschema@.anonymized_breakout(anyelement, float8, float8,
+	@extschema@.sensitivity, "any") IS
+	'anonymized_breakout(key, metric, threshold, sensitivity, subject) for a threshold of type bigint or numeric';
+COMMENT ON AGGREGATE @extschema@.anonymized_breakout("any", "any", float8, float8, text, text) IS
+	'anonymized_breakout by two fields for sensitivities given as text';
+COMMENT ON AGGREGATE @extschema@.anonymized_breakout("any", "any", float8, float8,
+	@extschema@.sensitivity, @extschema@.sensitivity) IS
+	'anonymized_breakout by two fields for a threshold of type bigint or numeric';
+COMMENT ON AGGREGATE @extschema@.anonymized_comments(text, float8) IS
+	'anonymized_comments(comment, threshold) for a threshold of type bigint, numeric or unknown';
+COMMENT ON AGGREGATE @extschema@.anonymized_comments(text, "any", float8) IS
+	'anonymized_comments(comment, author, threshold) for a threshold of type bigint, numeric or unknown';
+-- END driver types

@@ -88,6 +88,11 @@ typedef struct BreakoutState
 	AnonSensitivity sensitivity;
 	Oid			sensitivity_oid;	/* enum value they came from, or 0 */
 
+	/* how the arguments are typed (in states made by the transition only) */
+	bool		threshold_float;	/* the threshold is float8, not int4 */
+	bool		sensitivity_text;	/* the sensitivity is text, not the enum */
+	AnonSensitivityText sensitivity_label;
+
 	bgroup_hash *groups;		/* groups with a non-NULL key */
 	BreakoutGroup nullgroup;	/* rows with a NULL key (rows = 0: none) */
 	int64		rows;			/* totals over every group */
@@ -121,6 +126,21 @@ breakout_state_create(MemoryContext mcxt, Oid keytype, Oid collation,
 }
 
 /*
+ * Note how the threshold and sensitivity arguments of this form are typed:
+ * int4 or float8, the enum or text.
+ */
+static void
+breakout_arg_types(BreakoutState *state, FunctionCallInfo fcinfo)
+{
+	if (PG_NARGS() > 3)
+		state->threshold_float =
+			get_fn_expr_argtype(fcinfo->flinfo, 3) == FLOAT8OID;
+	if (PG_NARGS() > 4)
+		state->sensitivity_text =
+			get_fn_expr_argtype(fcinfo->flinfo, 4) == TEXTOID;
+}
+
+/*
  * Read the threshold and sensitivity of this row (arguments 4 and 5, or
  * their defaults) and check them against those of the earlier rows.
  */
@@ -136,7 +156,9 @@ breakout_read_settings(BreakoutState *state, FunctionCallInfo fcinfo)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("threshold must not be null")));
-		threshold = PG_GETARG_INT32(3);
+		threshold = state->threshold_float ?
+			anon_threshold_from_float8(PG_GETARG_FLOAT8(3)) :
+			PG_GETARG_INT32(3);
 	}
 	if (PG_NARGS() > 4)
 	{
@@ -144,7 +166,10 @@ breakout_read_settings(BreakoutState *state, FunctionCallInfo fcinfo)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("sensitivity must not be null")));
-		sens_oid = PG_GETARG_OID(4);
+		sens_oid = state->sensitivity_text ?
+			anon_sensitivity_text(&state->sensitivity_label, PG_GETARG_DATUM(4),
+								  fcinfo, state->mcxt) :
+			PG_GETARG_OID(4);
 	}
 
 	if (state->settings_known)
@@ -202,6 +227,8 @@ breakout_find_group(BreakoutState *state, Datum key, bool isnull)
 /*
  * anon_breakout_trans(internal, anyelement, float8 [, int4 [, sensitivity
  *					   [, "any" subject]]]) RETURNS internal
+ * anon_breakout_trans(internal, anyelement, float8, float8 [, text or
+ *					   sensitivity [, "any" subject]]) RETURNS internal
  *
  * Transition function: count the row in its key's group, and its subject
  * among the group's subjects (a NULL subject is nobody).
@@ -217,12 +244,15 @@ anon_breakout_trans(PG_FUNCTION_ARGS)
 	AnonSum		add = {0.0, 0.0};
 
 	if (PG_ARGISNULL(0))
+	{
 		state = breakout_state_create(aggcxt,
 									  get_fn_expr_argtype(fcinfo->flinfo, 1),
 									  PG_GET_COLLATION(),
 									  PG_NARGS() > 5 ?
 									  get_fn_expr_argtype(fcinfo->flinfo, 5) :
 									  InvalidOid);
+		breakout_arg_types(state, fcinfo);
+	}
 	else
 		state = (BreakoutState *) PG_GETARG_POINTER(0);
 

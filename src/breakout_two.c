@@ -21,6 +21,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "funcapi.h"
 #include "libpq/pqformat.h"
@@ -83,6 +84,10 @@ typedef struct TwoState
 	bool		settings_known;
 	int32		threshold;
 	Oid			sens_oid[2];
+	/* how the arguments are typed (in states made by the transition only) */
+	bool		threshold_float;	/* the threshold is float8, not int4 */
+	bool		sensitivity_text;	/* the sensitivities are text, not the enum */
+	AnonSensitivityText sens_label[2];
 	cells_hash *cells;
 	int64		rows;
 	int64		metric_rows;
@@ -145,9 +150,13 @@ two_read_settings(TwoState *state, FunctionCallInfo fcinfo)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("sensitivity must not be null")));
-	threshold = PG_GETARG_INT32(4);
-	sens[0] = PG_GETARG_OID(5);
-	sens[1] = PG_GETARG_OID(6);
+	threshold = state->threshold_float ?
+		anon_threshold_from_float8(PG_GETARG_FLOAT8(4)) : PG_GETARG_INT32(4);
+	for (int f = 0; f < 2; f++)
+		sens[f] = state->sensitivity_text ?
+			anon_sensitivity_text(&state->sens_label[f], PG_GETARG_DATUM(5 + f),
+								  fcinfo, state->mcxt) :
+			PG_GETARG_OID(5 + f);
 
 	if (state->settings_known)
 	{
@@ -191,6 +200,9 @@ two_add(TwoState *state, CellKey key, int64 rows, int64 metric_rows,
 /*
  * anon_breakout2_trans(internal, "any", "any", float8, int4, sensitivity,
  *						sensitivity) RETURNS internal
+ * anon_breakout2_trans(internal, "any", "any", float8, float8, text, text)
+ * anon_breakout2_trans(internal, "any", "any", float8, float8, sensitivity,
+ *						sensitivity) RETURNS internal
  *
  * Transition function: count the row in the cell of its two keys.
  */
@@ -204,10 +216,16 @@ anon_breakout2_trans(PG_FUNCTION_ARGS)
 	bool		has_metric = !PG_ARGISNULL(3);
 
 	if (PG_ARGISNULL(0))
+	{
 		state = two_state_create(aggcxt,
 								 get_fn_expr_argtype(fcinfo->flinfo, 1),
 								 get_fn_expr_argtype(fcinfo->flinfo, 2),
 								 PG_GET_COLLATION());
+		state->threshold_float =
+			get_fn_expr_argtype(fcinfo->flinfo, 4) == FLOAT8OID;
+		state->sensitivity_text =
+			get_fn_expr_argtype(fcinfo->flinfo, 5) == TEXTOID;
+	}
 	else
 		state = (TwoState *) PG_GETARG_POINTER(0);
 	two_read_settings(state, fcinfo);

@@ -37,6 +37,7 @@ typedef struct CommentsState
 	MemoryContext mcxt;
 	bool		threshold_known;
 	int32		threshold;
+	bool		threshold_float;	/* the threshold argument is float8 */
 	int64		n;
 	int64		size;			/* allocated length of comments */
 	text	  **comments;
@@ -125,8 +126,9 @@ comments_blank(text *comment)
 }
 
 /*
- * anon_comments_trans(internal, text [, int4]) RETURNS internal
- * anon_comments_trans(internal, text, "any" author, int4) RETURNS internal
+ * anon_comments_trans(internal, text [, int4 or float8]) RETURNS internal
+ * anon_comments_trans(internal, text, "any" author, int4 or float8)
+ *					   RETURNS internal
  *
  * Transition function: keep a non-blank comment, and count its author.
  */
@@ -139,10 +141,14 @@ anon_comments_trans(PG_FUNCTION_ARGS)
 	CommentsState *state;
 
 	if (PG_ARGISNULL(0))
+	{
 		state = comments_create(aggcxt,
 								with_author ?
 								get_fn_expr_argtype(fcinfo->flinfo, 2) : InvalidOid,
 								PG_GET_COLLATION());
+		state->threshold_float = PG_NARGS() > targ &&
+			get_fn_expr_argtype(fcinfo->flinfo, targ) == FLOAT8OID;
+	}
 	else
 		state = (CommentsState *) PG_GETARG_POINTER(0);
 
@@ -150,8 +156,13 @@ anon_comments_trans(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("threshold must not be null")));
-	comments_set_threshold(state, PG_NARGS() > targ ? PG_GETARG_INT32(targ) :
-						   anon_comment_threshold);
+	if (PG_NARGS() <= targ)
+		comments_set_threshold(state, anon_comment_threshold);
+	else if (state->threshold_float)
+		comments_set_threshold(state,
+							   anon_threshold_from_float8(PG_GETARG_FLOAT8(targ)));
+	else
+		comments_set_threshold(state, PG_GETARG_INT32(targ));
 	if (!PG_ARGISNULL(1))
 	{
 		text	   *comment = PG_GETARG_TEXT_PP(1);

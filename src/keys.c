@@ -260,6 +260,66 @@ anon_sensitivity_from_oid(Oid enumval)
 	return result;
 }
 
+/*
+ * The enum value named by a text sensitivity; see keys.h.  The message does
+ * not repeat the text, which may come from any column.
+ */
+Oid
+anon_sensitivity_text_parse(AnonSensitivityText *cache, text *label,
+							Oid fn_oid, MemoryContext mcxt)
+{
+	int			len = VARSIZE_ANY_EXHDR(label);
+	char		name[NAMEDATALEN];
+	Oid			typoid;
+	Oid			oid = InvalidOid;
+
+	typoid = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+							 CStringGetDatum("sensitivity"),
+							 ObjectIdGetDatum(get_func_namespace(fn_oid)));
+	if (!OidIsValid(typoid))
+		elog(ERROR, "type anonymize.sensitivity not found");
+	if (len < NAMEDATALEN)
+	{
+		memcpy(name, VARDATA_ANY(label), len);
+		name[len] = '\0';
+		oid = GetSysCacheOid2(ENUMTYPOIDNAME, Anum_pg_enum_oid,
+							  ObjectIdGetDatum(typoid), CStringGetDatum(name));
+	}
+	if (!OidIsValid(oid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid sensitivity"),
+				 errhint("Available values: not_sensitive, somewhat_sensitive, very_sensitive.")));
+	if (cache->label == NULL)
+	{
+		cache->label = MemoryContextAlloc(mcxt, Max(len, 1));
+		memcpy(cache->label, VARDATA_ANY(label), len);
+		cache->len = len;
+		cache->oid = oid;
+	}
+	return oid;
+}
+
+/* Refuse a threshold given as double precision that is no integer; see keys.h. */
+void
+anon_threshold_not_integer(float8 threshold)
+{
+	if (isnan(threshold) || isinf(threshold))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("threshold must be a finite number, not %s",
+						isnan(threshold) ? "NaN" :
+						threshold > 0 ? "Infinity" : "-Infinity")));
+	if (threshold < (float8) PG_INT32_MIN ||
+		threshold >= -((float8) PG_INT32_MIN))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("threshold is out of range for type integer")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("threshold must be an integer")));
+}
+
 /* Raise the error for rows of one breakout with different settings; see keys.h. */
 void
 anon_settings_differ(void)

@@ -156,6 +156,59 @@ extern MemoryContext anon_agg_context(FunctionCallInfo fcinfo, const char *aggna
 /* The C form of a value of the enum anonymize.sensitivity. */
 extern AnonSensitivity anon_sensitivity_from_oid(Oid enumval);
 
+/*
+ * A sensitivity argument given as text (the forms for clients that send
+ * strings as text or varchar): the enum value of the first row's label, and
+ * that label, so that each later row costs one comparison.
+ */
+typedef struct AnonSensitivityText
+{
+	char	   *label;			/* the first row's text; NULL before it */
+	int			len;
+	Oid			oid;			/* its value of the enum anonymize.sensitivity */
+} AnonSensitivityText;
+
+/*
+ * The enum value named by a text sensitivity (error 22P02 if it names none);
+ * remembered in cache, in mcxt, if it is the first.  fn_oid is a function of
+ * the extension's schema, where the enum is looked up.
+ */
+extern Oid	anon_sensitivity_text_parse(AnonSensitivityText *cache, text *label,
+										Oid fn_oid, MemoryContext mcxt);
+
+/* The enum value of this row's text sensitivity (see AnonSensitivityText). */
+static inline Oid
+anon_sensitivity_text(AnonSensitivityText *cache, Datum arg,
+					  FunctionCallInfo fcinfo, MemoryContext mcxt)
+{
+	text	   *label = DatumGetTextPP(arg);
+
+	if (likely(cache->label != NULL &&
+			   VARSIZE_ANY_EXHDR(label) == cache->len &&
+			   memcmp(VARDATA_ANY(label), cache->label, cache->len) == 0))
+		return cache->oid;
+	return anon_sensitivity_text_parse(cache, label, fcinfo->flinfo->fn_oid,
+									   mcxt);
+}
+
+/* Refuse a threshold given as double precision that is no integer (22023, 22003). */
+extern void anon_threshold_not_integer(float8 threshold) pg_attribute_noreturn();
+
+/*
+ * A threshold given as double precision (the forms for thresholds of type
+ * bigint, numeric or unknown, which cast to it implicitly): a whole number
+ * in the range of integer.
+ */
+static inline int32
+anon_threshold_from_float8(float8 threshold)
+{
+	if (likely(threshold >= (float8) PG_INT32_MIN &&
+			   threshold < -((float8) PG_INT32_MIN) &&
+			   threshold == (float8) (int32) threshold))
+		return (int32) threshold;
+	anon_threshold_not_integer(threshold);
+}
+
 /* Raise the error for rows of one breakout with different settings (22023). */
 extern void anon_settings_differ(void) pg_attribute_noreturn();
 
