@@ -84,8 +84,8 @@ SELECT is_empty($$
 	WHERE a.aggcombinefn = 0 OR a.aggserialfn = 0 OR a.aggdeserialfn = 0 OR a.aggfinalmodify <> 'r' $$,
 	'every aggregate has combine, serialize, deserialize and a read-only final function');
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'anonymize'::regnamespace
-           AND proname = 'anonymized_breakout' AND prokind = 'a'), 5,
-	'five forms of anonymized_breakout: one field (three), by people, two fields');
+           AND proname = 'anonymized_breakout' AND prokind = 'a'), 12,
+	'twelve forms of anonymized_breakout: one field (three), by people, two fields, and their forms for drivers'' types');
 
 -- every object carries a comment
 SELECT is_empty($$
