@@ -1459,6 +1459,7 @@ access_breakout_sql(AccessCore *core, int *nmetrics)
 /* One group (or cell) of a breakout's result, read from its composite. */
 typedef struct AccessGroup
 {
+	bool		hidden;			/* status hidden: not returned at all */
 	char	   *labels[2];		/* keys' text forms; NULL for a NULL key */
 	bool		has_n;
 	int64		n;
@@ -1514,6 +1515,8 @@ access_read_groups(Datum array, int nkeys, int *ngroups)
 		d = heap_getattr(&tup, ncol + 2, desc, &isnull);
 		groups[i].has_sum = !isnull;
 		groups[i].sum = isnull ? 0 : DatumGetFloat8(d);
+		d = heap_getattr(&tup, ncol + 3, desc, &isnull);
+		groups[i].hidden = isnull || strcmp(TextDatumGetCString(d), "hidden") == 0;
 	}
 	*ngroups = n;
 	return groups;
@@ -1570,38 +1573,71 @@ access_key_value(Oid type, const char *label, bool *isnull)
 	return OidInputFunctionCall(infunc, (char *) label, ioparam, -1);
 }
 
+/* Whether two groups have the same keys. */
+static bool
+access_same_keys(AccessGroup *a, AccessGroup *b, int nkeys)
+{
+	for (int k = 0; k < nkeys; k++)
+		if ((a->labels[k] == NULL) != (b->labels[k] == NULL) ||
+			(a->labels[k] && strcmp(a->labels[k], b->labels[k]) != 0))
+			return false;
+	return true;
+}
+
+/*
+ * The group of another breakout of the core with the same keys as base, or
+ * NULL: one-field breakouts of one core have the same groups in the same
+ * order; two-field ones may suppress different cells for different metrics.
+ */
+static AccessGroup *
+access_match(AccessGroup *groups, int ngroups, int i, AccessGroup *base, int nkeys)
+{
+	if (i < ngroups && access_same_keys(&groups[i], base, nkeys))
+		return &groups[i];
+	for (int j = 0; j < ngroups; j++)
+		if (access_same_keys(&groups[j], base, nkeys))
+			return &groups[j];
+	return NULL;
+}
+
 /*
  * Store the rows of a core's answer, given the groups of each breakout by
- * its keys, and the results of its own calls of anonymized_breakout.
+ * its keys, and the results of its own calls of anonymized_breakout.  A
+ * hidden group is not returned at all: its key, next to a filter or a
+ * second key, would tell that a group under the threshold exists.  A cell
+ * is returned only where the breakouts of every metric show it.
  */
 static void
-access_store_rows(AccessCore *core, ReturnSetInfo *rsinfo,
-				  AccessGroup **groups, int nmetrics, int ngroups, Datum *extras)
+access_store_rows(AccessCore *core, ReturnSetInfo *rsinfo, AccessGroup **groups,
+				  int *ngroups, int nmetrics, Datum *extras)
 {
 	int			natts = core->nkeys + list_length(core->aggs);
 	Datum	   *values = palloc(sizeof(Datum) * Max(natts, 1));
 	bool	   *nulls = palloc(sizeof(bool) * Max(natts, 1));
-	int			nrows = core->nkeys == 0 ? 1 : ngroups;
+	AccessGroup **match = palloc(sizeof(AccessGroup *) * nmetrics);
+	int			nrows = core->nkeys == 0 ? 1 : ngroups[0];
 
 	for (int i = 0; i < nrows; i++)
 	{
-		AccessGroup *base = i < ngroups ? &groups[0][i] : NULL;
+		AccessGroup *base = i < ngroups[0] ? &groups[0][i] : NULL;
 		ListCell   *lc;
 		int			c = core->nkeys;
+		bool		skip = base && base->hidden;
 
-		for (int k = 0; k < core->nkeys; k++)
+		for (int m = 0; m < nmetrics && base && !skip; m++)
 		{
-			for (int m = 1; m < nmetrics; m++)
-				if ((groups[m][i].labels[k] == NULL) != (base->labels[k] == NULL) ||
-					(base->labels[k] && strcmp(groups[m][i].labels[k], base->labels[k]) != 0))
-					elog(ERROR, "breakouts of one anonymized query disagree on their groups");
-			values[k] = access_key_value(exprType(core->keys[k]), base->labels[k], &nulls[k]);
+			match[m] = m == 0 ? base : access_match(groups[m], ngroups[m], i, base, core->nkeys);
+			skip = match[m] == NULL || match[m]->hidden;
 		}
+		if (skip)
+			continue;
+		for (int k = 0; k < core->nkeys; k++)
+			values[k] = access_key_value(exprType(core->keys[k]), base->labels[k], &nulls[k]);
 		foreach(lc, core->aggs)
 		{
 			AccessAgg  *a = lfirst(lc);
 			AccessGroup *g = base && a->metric >= 0 && a->kind != ACCESS_BREAKOUT ?
-			&groups[a->metric][i] : base;
+			match[a->metric] : base;
 			Oid			type = a->ref->aggtype;
 
 			nulls[c] = true;
@@ -1628,6 +1664,44 @@ access_store_rows(AccessCore *core, ReturnSetInfo *rsinfo,
 		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+}
+
+/*
+ * A breakout result array without its hidden groups or cells (see
+ * access_store_rows), in the current memory context.
+ */
+static Datum
+access_drop_hidden(Datum array)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(array);
+	Oid			elemtype = ARR_ELEMTYPE(arr);
+	TupleDesc	desc = lookup_rowtype_tupdesc_copy(elemtype, -1);
+	Datum	   *elems;
+	bool	   *elemnulls;
+	int			n;
+	int			kept = 0;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(arr, elemtype, typlen, typbyval, typalign, &elems, &elemnulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		HeapTupleHeader th = DatumGetHeapTupleHeader(elems[i]);
+		HeapTupleData tup;
+		bool		isnull;
+		Datum		status;
+
+		tup.t_len = HeapTupleHeaderGetDatumLength(th);
+		tup.t_data = th;
+		ItemPointerSetInvalid(&tup.t_self);
+		tup.t_tableOid = InvalidOid;
+		status = heap_getattr(&tup, desc->natts, desc, &isnull);
+		if (!isnull && strcmp(TextDatumGetCString(status), "hidden") != 0)
+			elems[kept++] = datumCopy(elems[i], typbyval, typlen);
+	}
+	return PointerGetDatum(construct_array(elems, kept, elemtype, typlen, typbyval, typalign));
 }
 
 /* Refuse a column definition list that does not match the core (42804). */
@@ -1680,8 +1754,8 @@ access_run(AccessCore *core, ReturnSetInfo *rsinfo, int nparams, Oid *types,
 	Oid			save_userid;
 	int			save_sec;
 	AccessGroup **groups;
+	int		   *ngroups;
 	Datum	   *extras;
-	int			ngroups = 0;
 	MemoryContext cxt = CurrentMemoryContext;
 
 	/* everything outside pg_catalog named with its schema */
@@ -1689,6 +1763,7 @@ access_run(AccessCore *core, ReturnSetInfo *rsinfo, int nparams, Oid *types,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	sql = access_breakout_sql(core, &nmetrics);
 	groups = palloc(sizeof(AccessGroup *) * nmetrics);
+	ngroups = palloc0(sizeof(int) * nmetrics);
 	extras = palloc0(sizeof(Datum) * (list_length(core->aggs) + 1));
 	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(core->relid));
 	if (!HeapTupleIsValid(tup))
@@ -1724,14 +1799,10 @@ access_run(AccessCore *core, ReturnSetInfo *rsinfo, int nparams, Oid *types,
 			bool		isnull;
 			Datum		arr = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 											m + 1, &isnull);
-			int			n;
 
 			if (isnull)
 				elog(ERROR, "an anonymized query returned NULL");
-			groups[m] = access_read_groups(arr, core->nkeys, &n);
-			if (m > 0 && n != ngroups)
-				elog(ERROR, "breakouts of one anonymized query disagree on their groups");
-			ngroups = n;
+			groups[m] = access_read_groups(arr, core->nkeys, &ngroups[m]);
 		}
 		for (int c = nmetrics; c < SPI_tuptable->tupdesc->natts; c++)
 		{
@@ -1739,7 +1810,9 @@ access_run(AccessCore *core, ReturnSetInfo *rsinfo, int nparams, Oid *types,
 			Datum		arr = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 											c + 1, &isnull);
 
-			extras[c - nmetrics] = isnull ? (Datum) 0 : datumCopy(arr, false, -1);
+			if (isnull)
+				elog(ERROR, "an anonymized query returned NULL");
+			extras[c - nmetrics] = access_drop_hidden(arr);
 		}
 		MemoryContextSwitchTo(spicxt);
 	}
@@ -1750,7 +1823,7 @@ access_run(AccessCore *core, ReturnSetInfo *rsinfo, int nparams, Oid *types,
 	PG_END_TRY();
 	SPI_finish();
 
-	access_store_rows(core, rsinfo, groups, nmetrics, ngroups, extras);
+	access_store_rows(core, rsinfo, groups, ngroups, nmetrics, extras);
 }
 
 /*
