@@ -237,6 +237,29 @@ public class BiJdbc {
 		}
 	}
 
+	/**
+	 * The question in a transaction with a fetch size, as tools that stream
+	 * large results run it: the driver fetches two rows at a time from the
+	 * server's portal.
+	 */
+	static void fetchInParts(Connection bi, Map<String, List<Row>> expected) throws SQLException {
+		String what = "GROUP BY site WHERE tenure = '1-3y' (autocommit off, fetch size 2)";
+		bi.setAutoCommit(false);
+		try (PreparedStatement ps = bi.prepareStatement(biQuery("site"))) {
+			ps.setFetchSize(2);
+			ps.setString(1, "1-3y");
+			try (ResultSet rs = ps.executeQuery()) {
+				if (compare(what, rows(rs), expected.get("site\t1-3y"), "expected.tsv holds"))
+					System.out.println("ok " + what);
+			}
+		} catch (SQLException e) {
+			fail(what + ": " + err(e));
+		} finally {
+			bi.rollback();
+			bi.setAutoCommit(true);
+		}
+	}
+
 	static void metadata(Connection bi) throws SQLException {
 		DatabaseMetaData md = bi.getMetaData();
 		List<String> tables = new ArrayList<>();
@@ -317,6 +340,8 @@ public class BiJdbc {
 			preparedRounds(bi, expected, "site", "force_generic_plan");
 			if (failures.size() == before)
 				System.out.println("ok PreparedStatements, " + RUNS + " executions each, auto and force_generic_plan");
+
+			fetchInParts(bi, expected);
 
 			before = failures.size();
 			metadata(bi);

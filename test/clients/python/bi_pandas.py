@@ -141,6 +141,27 @@ def main():
                 fail(f"{what} (cursor): error {e.pgcode}: {(e.pgerror or str(e)).strip()}")
                 bi.rollback()
 
+    # A server-side (named) cursor, as tools that stream large results use:
+    # DECLARE ... CURSOR, then FETCH two rows at a time.
+    for query, tenure, want in [(bi_query("site"), "1-3y", expected[("site", "1-3y")]),
+                                ("SELECT * FROM responses WHERE tenure = %s", "1-3y", None)]:
+        what = f"{query} with '{tenure}' through a named cursor (DECLARE, FETCH 2)"
+        try:
+            with bi.cursor(name="bi_stream") as cur:
+                cur.itersize = 2
+                cur.execute(query, (tenure,))
+                rows = [tuple(r) for r in cur]
+            if want is None:
+                fail(f"{what}: {len(rows)} rows, not SQLSTATE 42501")
+            elif compare(what, rows, want, "expected.tsv holds"):
+                print(f"ok {what}: {len(rows)} rows")
+        except psycopg2.Error as e:
+            if want is None and e.pgcode == "42501":
+                print(f"ok {what}: SQLSTATE 42501: " + e.pgerror.splitlines()[0])
+            else:
+                fail(f"{what}: error {e.pgcode}: {(e.pgerror or str(e)).strip()}")
+        bi.rollback()
+
     # Rows of the table: refused with insufficient_privilege, and the
     # connection still answers after a rollback.
     try:
