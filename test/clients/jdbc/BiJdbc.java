@@ -220,7 +220,8 @@ public class BiJdbc {
 			ps.setString(1, serverText);
 			try (ResultSet rs = ps.executeQuery()) {
 				if (!rs.next())
-					fail("GROUP BY " + col + ": no server-side prepared statement in pg_prepared_statements");
+					fail("GROUP BY " + col + ": no server-side prepared statement in pg_prepared_statements"
+						+ " (no Parse of it succeeded)");
 				else {
 					long generic = rs.getLong(2);
 					System.out.println("PreparedStatement GROUP BY " + col + " (" + mode + "): server statement "

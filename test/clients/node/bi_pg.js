@@ -113,7 +113,7 @@ async function preparedRounds(bi, expected, col, name, mode) {
 	});
 	await bi.query('RESET plan_cache_mode');
 	if (res.rows.length !== 1) {
-		fail(`named statement ${name}: not in pg_prepared_statements`);
+		fail(`named statement ${name}: not in pg_prepared_statements (no Parse of it succeeded)`);
 		return;
 	}
 	const [generic, custom] = res.rows[0].map(Number);
