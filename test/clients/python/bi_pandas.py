@@ -106,7 +106,8 @@ def main():
 
     for col, sensitivity in COLUMNS:
         for tenure in TENURES:
-            what = f"GROUP BY {col} WHERE tenure = '{tenure}' (pandas.read_sql_query as bi_reader)"
+            question = f"GROUP BY {col} WHERE tenure = '{tenure}'"
+            what = f"{question} (pandas.read_sql_query as bi_reader)"
             # read through pandas as well, so that its reading of NULLs is
             # checked against expected.tsv
             want = frame_rows(read_sql(owner_query(col, sensitivity), owner, params=(tenure,)))
@@ -126,19 +127,20 @@ def main():
             if compare(what, frame_rows(df), want, "the owner's anonymized_breakout gives"):
                 print(f"ok {what}: {len(df)} rows")
             # the same question through a plain cursor: the column types
+            what = f"{question} (psycopg2 cursor as bi_reader)"
             try:
                 with bi.cursor() as cur:
                     cur.execute(bi_query(col), (tenure,))
                     types = [d.type_code for d in cur.description]
                     names = [d.name for d in cur.description]
                     if types != TYPES or names != [col, "count", "avg"]:
-                        fail(f"{what} (cursor): columns {list(zip(names, types))}, "
+                        fail(f"{what}: columns {list(zip(names, types))}, "
                              f"not {list(zip([col, 'count', 'avg'], TYPES))} (name, type OID)")
-                    compare(what + " (cursor)", [tuple(r) for r in cur.fetchall()], want,
+                    compare(what, [tuple(r) for r in cur.fetchall()], want,
                             "the owner's anonymized_breakout gives")
                 bi.commit()
             except psycopg2.Error as e:
-                fail(f"{what} (cursor): error {e.pgcode}: {(e.pgerror or str(e)).strip()}")
+                fail(f"{what}: error {e.pgcode}: {(e.pgerror or str(e)).strip()}")
                 bi.rollback()
 
     # A server-side (named) cursor, as tools that stream large results use:
