@@ -43,6 +43,7 @@
 #include "catalog/pg_operator.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "executor/instrument.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -108,6 +109,7 @@ typedef struct AccessGuard
 typedef struct AccessCore
 {
 	Query	   *query;
+	bool		sensitive_filter;	/* filters on a somewhat or very_sensitive column */
 	Oid			relid;
 	const char *relname;
 	AnonPolicy *policy;
@@ -328,6 +330,9 @@ access_const_walker(Node *node, void *context)
 	if (!IsA(node, Const) && !IsA(node, RelabelType) && !IsA(node, FuncExpr) &&
 		!IsA(node, CoerceViaIO))
 		return true;
+	/* the table's owner reads the constant again: no type of anyone's */
+	if (exprType(node) >= FirstNormalObjectId)
+		return true;
 	return expression_tree_walker(node, access_const_walker, context);
 }
 
@@ -459,6 +464,7 @@ access_column_of(Node *node)
 		{
 			AttrNumber	attnum;
 			List	   *vars;
+			Node	   *count;
 
 			/* only of integers: a NaN would raise an error */
 			if (nargs != 4)
@@ -469,6 +475,13 @@ access_column_of(Node *node)
 			vars = pull_var_clause(linitial(f->args), 0);
 			if (list_length(vars) != 1 ||
 				!access_integer_type(((Var *) linitial(vars))->vartype))
+				return 0;
+			/* a value above the range gets count + 1, which must not overflow */
+			if (!access_const(lfourth(f->args)))
+				return 0;
+			count = eval_const_expressions(NULL, copyObject(lfourth(f->args)));
+			if (((Const *) count)->constisnull ||
+				DatumGetInt32(((Const *) count)->constvalue) >= PG_INT32_MAX)
 				return 0;
 		}
 		else if (strcmp(name, "floor") == 0 || strcmp(name, "ceil") == 0 ||
@@ -603,13 +616,31 @@ access_agg_is(Aggref *agg, const char *name)
 		strcmp(get_func_name(agg->aggfnoid), name) == 0;
 }
 
+/* Whether a type is one of this extension's (anonymize.sensitivity). */
+static bool
+access_extension_enum(Oid type)
+{
+	HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(type));
+	bool		ours;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	ours = ((Form_pg_type) GETSTRUCT(tup))->typnamespace == anon_schema_oid() &&
+		((Form_pg_type) GETSTRUCT(tup))->typtype == TYPTYPE_ENUM;
+	ReleaseSysCache(tup);
+	return ours;
+}
+
 /* The value of a constant argument of a breakout; refuses anything else. */
 static Const *
 access_breakout_const(AccessCore *core, Node *arg, const char *what)
 {
 	if (arg && IsA(arg, RelabelType))
 		arg = (Node *) ((RelabelType *) arg)->arg;
-	if (arg == NULL || !access_const(arg))
+	/* a sensitivity is a value of this extension's enum */
+	if (arg && IsA(arg, Const) && access_extension_enum(((Const *) arg)->consttype))
+		;
+	else if (arg == NULL || !access_const(arg))
 		access_refuse(core->relid,
 					  psprintf("a breakout whose %s is not a constant", what),
 					  "Give the threshold and sensitivity of anonymized_breakout as constants.");
@@ -774,13 +805,41 @@ access_output_walker(Node *node, AccessCore *core)
 	return expression_tree_walker(node, access_output_walker, (void *) core);
 }
 
+/*
+ * Whether a value of a type may be given in a filter: the type is built in,
+ * or that of a column of the table (its owner's), or an array of either.
+ * The table's owner reads the value again, and the input function or a
+ * domain's check of a type of the caller's would run with its rights.
+ */
+static bool
+access_value_type(AccessCore *core, Oid type)
+{
+	Oid			elem = get_element_type(type);
+	Relation	rel;
+	bool		found = false;
+
+	if (type < FirstNormalObjectId)
+		return true;
+	if (OidIsValid(elem))
+		return access_value_type(core, elem);
+	rel = RelationIdGetRelation(core->relid);
+	for (int i = 0; i < RelationGetDescr(rel)->natts && !found; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), i);
+
+		found = !att->attisdropped && att->atttypid == type;
+	}
+	RelationClose(rel);
+	return found;
+}
+
 /* Whether a node is a value given by the query: a constant or a parameter. */
 static bool
-access_value(Node *node)
+access_value(AccessCore *core, Node *node)
 {
 	if (node && IsA(node, RelabelType))
 		node = (Node *) ((RelabelType *) node)->arg;
-	if (node == NULL)
+	if (node == NULL || !access_value_type(core, exprType(node)))
 		return false;
 	if (IsA(node, Const))
 		return true;
@@ -789,16 +848,17 @@ access_value(Node *node)
 
 /* Whether an array of an IN list is made of values given by the query. */
 static bool
-access_values(Node *node)
+access_values(AccessCore *core, Node *node)
 {
 	ListCell   *lc;
 
-	if (access_value(node))
+	if (access_value(core, node))
 		return true;
-	if (node == NULL || !IsA(node, ArrayExpr))
+	if (node == NULL || !IsA(node, ArrayExpr) ||
+		!access_value_type(core, exprType(node)))
 		return false;
 	foreach(lc, ((ArrayExpr *) node)->elements)
-		if (!access_value(lfirst(lc)))
+		if (!access_value(core, lfirst(lc)))
 			return false;
 	return true;
 }
@@ -837,6 +897,8 @@ access_filter_column(AccessCore *core, Node *leaf, Node *column, bool eq)
 					  psprintf("filters on column \"%s\", which is not labelled",
 							   access_column_name(core, attnum)),
 					  "Only labelled columns can be filtered on (anonymize.label).");
+	if (sens != ANON_NOT_SENSITIVE)
+		core->sensitive_filter = true;
 	if (sens == ANON_VERY_SENSITIVE)
 	{
 		AccessGuard *g = palloc(sizeof(AccessGuard));
@@ -908,7 +970,7 @@ access_check_filter(AccessCore *core, Node *node)
 
 				if (l && r && access_comparison(op->opno, &eq, &like))
 				{
-					if (access_value(r) && !access_value(l) &&
+					if (access_value(core, r) && !access_value(core, l) &&
 						(!like || IsA(r, Const)))
 					{
 						access_filter_column(core, node, l, eq);
@@ -916,7 +978,7 @@ access_check_filter(AccessCore *core, Node *node)
 							access_check_pattern(core, (Const *) r);
 						return;
 					}
-					if (!like && access_value(l) && !access_value(r))
+					if (!like && access_value(core, l) && !access_value(core, r))
 					{
 						access_filter_column(core, node, r, eq);
 						return;
@@ -931,7 +993,7 @@ access_check_filter(AccessCore *core, Node *node)
 				if (access_comparison(s->opno, &eq, &like) && !like &&
 					(eq ? s->useOr : !s->useOr) &&
 					(eq || strcmp(get_opname(s->opno), "<>") == 0) &&
-					access_values(lsecond(s->args)))
+					access_values(core, lsecond(s->args)))
 				{
 					access_filter_column(core, node, linitial(s->args), eq);
 					return;
@@ -1047,6 +1109,23 @@ access_check_core(Query *q, Oid relid, bool direct)
 	(void) access_output_walker(q->havingQual, core);
 	if (q->jointree->quals)
 		access_check_filter(core, q->jointree->quals);
+
+	/*
+	 * Under a filter on a sensitive column, the groups of a not_sensitive key
+	 * are as small as the filter makes them: hide them under k.
+	 */
+	if (core->sensitive_filter)
+	{
+		for (int i = 0; i < core->nkeys; i++)
+			core->keysens[i] = Max(core->keysens[i], ANON_SOMEWHAT_SENSITIVE);
+		foreach(lc, core->aggs)
+		{
+			AccessAgg  *a = lfirst(lc);
+
+			for (int i = 0; i < a->nbkeys; i++)
+				a->bsens[i] = Max(a->bsens[i], ANON_SOMEWHAT_SENSITIVE);
+		}
+	}
 	return core;
 }
 
@@ -1780,6 +1859,23 @@ access_run(AccessCore *core, ReturnSetInfo *rsinfo, int nparams, Oid *types,
 	(void) set_config_option("anonymize.hide_bad_metrics", "on", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 
+	/*
+	 * Nothing of the owner's query may reach the caller but its answer: no
+	 * plan printed, no statistics counted (and no buffers shown by EXPLAIN,
+	 * see anon_anonymized_query).
+	 */
+	(void) set_config_option("track_counts", "off", PGC_SUSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("client_min_messages", "warning", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("debug_print_parse", "off", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("debug_print_rewritten", "off", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("debug_print_plan", "off", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("trace_sort", "off", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	GetUserIdAndSecContext(&save_userid, &save_sec);
@@ -1843,6 +1939,8 @@ anon_anonymized_query(PG_FUNCTION_ARGS)
 	char	   *nulls = palloc(sizeof(char) * Max(nparams, 1));
 	char	   *sql;
 	int			nest;
+	BufferUsage saved_buffers;
+	WalUsage	saved_wal;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -1864,6 +1962,9 @@ anon_anonymized_query(PG_FUNCTION_ARGS)
 			elog(ERROR, "could not determine the type of parameter $%d", i + 1);
 	}
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	/* EXPLAIN (BUFFERS) would count the pages the owner's query reads */
+	saved_buffers = pgBufferUsage;
+	saved_wal = pgWalUsage;
 
 	/* read under the caller's search_path, literals under fixed settings */
 	nest = anon_portable_settings();
@@ -1896,6 +1997,8 @@ anon_anonymized_query(PG_FUNCTION_ARGS)
 	PG_FINALLY();
 	{
 		access_internal--;
+		pgBufferUsage = saved_buffers;
+		pgWalUsage = saved_wal;
 	}
 	PG_END_TRY();
 	AtEOXact_GUC(true, nest);

@@ -65,11 +65,11 @@ public class BiJdbc {
 			+ "WHERE tenure = ? GROUP BY " + col + " ORDER BY " + col;
 	}
 
-	/** What the owner computes for the same rows with anonymized_breakout. */
+	/** What the owner computes for the same rows with anonymized_breakout (the grantee gets no row for a hidden group). */
 	static String ownerQuery(String col, String sensitivity) {
 		return "SELECT b.label, b.n, b.mean FROM (SELECT anonymize.anonymized_breakout(" + col
 			+ ", score, " + K + ", '" + sensitivity + "') AS a FROM responses WHERE tenure = ?) AS s, "
-			+ "unnest(s.a) AS b ORDER BY b.label";
+			+ "unnest(s.a) AS b WHERE b.status <> 'hidden' ORDER BY b.label";
 	}
 
 	static String fmt(List<Row> rows) {

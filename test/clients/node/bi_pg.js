@@ -32,11 +32,11 @@ function biQuery(col) {
 		`WHERE tenure = $1 GROUP BY ${col} ORDER BY ${col}`;
 }
 
-// What the owner computes for the same rows with anonymized_breakout.
+// What the owner computes for the same rows with anonymized_breakout (the grantee gets no row for a hidden group).
 function ownerQuery(col, sensitivity) {
 	return `SELECT b.label, b.n, b.mean FROM (SELECT anonymize.anonymized_breakout(` +
 		`${col}, score, ${K}, '${sensitivity}') AS a FROM responses WHERE tenure = $1) AS s, ` +
-		`unnest(s.a) AS b ORDER BY b.label`;
+		`unnest(s.a) AS b WHERE b.status <> 'hidden' ORDER BY b.label`;
 }
 
 // Rows as [key, count, avg]: node-postgres gives int8 as a string.

@@ -36,10 +36,11 @@ def bi_query(col):
 
 
 def owner_query(col, sensitivity):
-    """What the owner computes for the same rows with anonymized_breakout."""
+    """What the owner computes for the same rows with anonymized_breakout (the
+    grantee gets no row for a hidden group)."""
     return (f"SELECT b.label, b.n, b.mean FROM (SELECT anonymize.anonymized_breakout("
             f"{col}, score, {K}, '{sensitivity}') AS a FROM responses WHERE tenure = %s) AS s, "
-            f"unnest(s.a) AS b ORDER BY b.label")
+            f"unnest(s.a) AS b WHERE b.status <> 'hidden' ORDER BY b.label")
 
 
 def fmt(rows):
