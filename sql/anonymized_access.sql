@@ -217,6 +217,9 @@ SELECT tenure, department, avg(score), sum(salary) FROM responses GROUP BY 1, 2 
 CREATE DOMAIN pg_temp.aa_text AS text CHECK (VALUE <> 'never');
 SELECT left(department, cardinality('{x}'::pg_temp.aa_text[])), count(*) FROM responses GROUP BY 1;
 PREPARE typed(pg_temp.aa_text) AS SELECT count(*) FROM responses WHERE tenure = $1;
+-- substring by a regular expression is a filter in disguise: refused
+SELECT department, count(substring(name FROM 'person 1.*')) FROM responses GROUP BY 1;
+SELECT substring(name, '^person'), count(*) FROM responses GROUP BY 1;
 -- a width_bucket whose count + 1 overflows is refused
 SELECT width_bucket(salary, 1000, 1100, 2147483647), count(*) FROM responses GROUP BY 1;
 RESET ROLE;

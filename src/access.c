@@ -491,7 +491,13 @@ access_column_of(Node *node)
 		else if ((strcmp(name, "substring") == 0 || strcmp(name, "substr") == 0 ||
 				  strcmp(name, "left") == 0) &&
 				 exprType(linitial(f->args)) == TEXTOID)
+		{
+			/* by position only: the regular expression forms are filters */
+			for (int i = 1; i < nargs; i++)
+				if (!access_integer_type(exprType(list_nth(f->args, i))))
+					return 0;
 			col = 0;
+		}
 		else
 			return 0;
 		if (col >= nargs)
