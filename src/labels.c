@@ -60,14 +60,30 @@ static bool grants_valid = false;
 static Oid	grants_table = InvalidOid;	/* anonymized_access, if installed */
 static int	ngrants = 0;
 static AnonGrant *grants = NULL;
+static int	ngrantees = 0;		/* distinct grantees of the list */
+static Oid *grantees = NULL;
 static bool callback_registered = false;
+
+/* The answer of anon_user_may_be_grantee for one user, until a change. */
+static Oid	answered_user = InvalidOid;
+static bool answer = false;
 
 /* Relcache callback: forget the list when anonymized_access changes. */
 static void
 grants_invalidate(Datum arg, Oid relid)
 {
 	if (!OidIsValid(relid) || relid == grants_table || !OidIsValid(grants_table))
+	{
 		grants_valid = false;
+		answered_user = InvalidOid;
+	}
+}
+
+/* Syscache callback: roles or memberships changed. */
+static void
+grants_roles_changed(Datum arg, int cacheid, uint32 hashvalue)
+{
+	answered_user = InvalidOid;
 }
 
 /* OID of a table of the extension's schema, or InvalidOid. */
@@ -93,13 +109,19 @@ grants_load(void)
 	if (!callback_registered)
 	{
 		CacheRegisterRelcacheCallback(grants_invalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHOID, grants_roles_changed, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, grants_roles_changed, (Datum) 0);
 		callback_registered = true;
 	}
 	grants_table = labels_table_oid("anonymized_access");
 	if (grants)
 		pfree(grants);
+	if (grantees)
+		pfree(grantees);
 	grants = NULL;
-	ngrants = 0;
+	grantees = NULL;
+	ngrants = ngrantees = 0;
+	answered_user = InvalidOid;
 	grants_valid = true;
 	if (!OidIsValid(grants_table))
 		return;
@@ -126,6 +148,16 @@ grants_load(void)
 	table_close(rel, AccessShareLock);
 	grants = list;
 	ngrants = n;
+	grantees = MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		bool		seen = false;
+
+		for (int j = 0; j < ngrantees && !seen; j++)
+			seen = grantees[j] == list[i].grantee;
+		if (!seen)
+			grantees[ngrantees++] = list[i].grantee;
+	}
 }
 
 /* See labels.h. */
@@ -136,12 +168,16 @@ anon_user_may_be_grantee(void)
 
 	if (!grants_valid)
 		grants_load();
-	if (ngrants == 0 || superuser_arg(user))
+	if (ngrants == 0)
 		return false;
-	for (int i = 0; i < ngrants; i++)
-		if (has_privs_of_role(user, grants[i].grantee))
-			return true;
-	return false;
+	if (user == answered_user)
+		return answer;
+	answer = false;
+	if (!superuser_arg(user))
+		for (int i = 0; i < ngrantees && !answer; i++)
+			answer = has_privs_of_role(user, grantees[i]);
+	answered_user = user;
+	return answer;
 }
 
 /* Whether some role the current user has the privileges of has a grant. */
