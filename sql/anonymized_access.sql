@@ -262,6 +262,23 @@ SELECT tenure, anonymize.anonymized_breakout(department, score) FROM responses G
 SELECT anonymize.anonymized_comments(name) FROM responses;
 RESET ROLE;
 
+-- a count, sum or mean is withheld where the rows without a value are fewer
+-- than k, but some: next to count(*) they would count a small subset
+RESET ROLE;
+CREATE TABLE aa_answers (dept text, answer int);
+INSERT INTO aa_answers SELECT d, CASE WHEN d = 'b' AND i = 1 OR d = 'c' AND i <= 6 THEN NULL ELSE i END
+FROM unnest(ARRAY['a', 'b', 'c']) AS d, generate_series(1, 20) AS i;
+SELECT anonymize.label('aa_answers', 'dept', 'not_sensitive');
+SELECT anonymize.grant_anonymized('aa_answers', 'aa_bi');
+SET ROLE aa_bi;
+SELECT dept, count(*), count(answer), avg(answer), sum(answer) FROM aa_answers GROUP BY dept ORDER BY dept;
+SELECT (unnest(anonymize.anonymized_breakout(dept, answer, 5, 'not_sensitive'))).* FROM aa_answers;
+-- the forms for drivers' types, with the same policy
+SELECT (unnest(anonymize.anonymized_breakout(dept, answer, 5.0::float8, 'not_sensitive'::text))).label FROM aa_answers;
+SELECT anonymize.anonymized_breakout(dept, answer, 4.5::float8, 'not_sensitive'::text) FROM aa_answers;
+SELECT anonymize.anonymized_breakout(dept, answer, 5::bigint, 'no such thing'::text) FROM aa_answers;
+RESET ROLE;
+
 -- what keeps working for the grantee: catalogs, settings, other tables
 CREATE TABLE aa_public (x int);
 INSERT INTO aa_public VALUES (1), (2);

@@ -61,6 +61,7 @@
 #include "utils/float.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/regproc.h"
 #include "utils/ruleutils.h"
@@ -90,6 +91,8 @@ typedef struct AccessAgg
 	AccessAggKind kind;
 	Node	   *arg;			/* x, or NULL */
 	int			metric;			/* index of its metric, -1 for n */
+	int			present;		/* of the metric counting rows with a value, or -1 */
+	int			rows;			/* of the metric counting rows (people tables), or -1 */
 	/* ACCESS_BREAKOUT: the call with the table's policy */
 	int			nbkeys;
 	Node	   *bkeys[2];
@@ -373,6 +376,56 @@ access_safe_cast(Oid from, Oid to)
 
 static AttrNumber access_column_of(Node *node);
 
+/* Walker of access_arithmetic_count. */
+static bool
+access_arithmetic_walker(Node *node, int *count)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, OpExpr))
+		(*count)++;
+	return expression_tree_walker(node, access_arithmetic_walker, (void *) count);
+}
+
+/* The number of operators in an expression. */
+static int
+access_arithmetic_count(Node *node)
+{
+	int			count = 0;
+
+	(void) access_arithmetic_walker(node, &count);
+	return count;
+}
+
+/*
+ * Whether a constant operand of arithmetic is between 1e-15 and 1e15 in
+ * absolute value (or zero): with at most four operations, no value of a
+ * column (up to 1e308) then overflows numeric, and no error depends on it.
+ */
+static bool
+access_bounded(Node *node)
+{
+	Const	   *c = (Const *) eval_const_expressions(NULL, copyObject(node));
+	Datum		x;
+	Datum		lo;
+	Datum		hi;
+
+	if (!IsA(c, Const) || c->constisnull || c->consttype != NUMERICOID)
+		return false;
+	x = DirectFunctionCall1(numeric_abs, c->constvalue);
+	lo = DirectFunctionCall3(numeric_in, CStringGetDatum("1e-15"),
+							 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	hi = DirectFunctionCall3(numeric_in, CStringGetDatum("1e15"),
+							 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	if (numeric_is_nan(DatumGetNumeric(x)) || numeric_is_inf(DatumGetNumeric(x)))
+		return false;
+	if (DatumGetBool(DirectFunctionCall2(numeric_eq, x,
+										 DirectFunctionCall1(int4_numeric, Int32GetDatum(0)))))
+		return true;
+	return DatumGetBool(DirectFunctionCall2(numeric_ge, x, lo)) &&
+		DatumGetBool(DirectFunctionCall2(numeric_le, x, hi));
+}
+
 /*
  * The column of numeric arithmetic with a constant (x / 300, x * 10.0 + 5,
  * as BI tools bin numbers and times), or 0.  Only numeric: it neither
@@ -395,9 +448,11 @@ access_arithmetic_of(OpExpr *op)
 		return 0;
 	l = linitial(op->args);
 	r = lsecond(op->args);
-	if (access_const(r))
+	if (access_arithmetic_count((Node *) op) > 4)
+		return 0;
+	if (access_const(r) && access_bounded(r))
 		return access_column_of(l);
-	if (access_const(l))
+	if (access_const(l) && access_bounded(l) && strcmp(fn, "numeric_div") != 0)
 		return access_column_of(r);
 	return 0;
 }
@@ -658,6 +713,54 @@ access_breakout_const(AccessCore *core, Node *arg, const char *what)
 	return (Const *) arg;
 }
 
+/* The value of a constant threshold of any of the aggregate's forms. */
+static float8
+access_threshold_value(Const *k)
+{
+	switch (k->consttype)
+	{
+		case INT2OID:
+			return DatumGetInt16(k->constvalue);
+		case INT4OID:
+			return DatumGetInt32(k->constvalue);
+		case INT8OID:
+			return (float8) DatumGetInt64(k->constvalue);
+		case FLOAT8OID:
+			return DatumGetFloat8(k->constvalue);
+		case FLOAT4OID:
+			return DatumGetFloat4(k->constvalue);
+		case NUMERICOID:
+			return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, k->constvalue));
+		default:
+			break;
+	}
+	return -1;					/* refused as below the table's */
+}
+
+/* The value of a constant sensitivity, of the enum or as its label. */
+static AnonSensitivity
+access_sensitivity_value(Const *c)
+{
+	const char *label;
+
+	if (access_extension_enum(c->consttype))
+		return anon_sensitivity_from_oid(DatumGetObjectId(c->constvalue));
+	if (c->consttype != TEXTOID && c->consttype != VARCHAROID)
+		return ANON_NOT_SENSITIVE;	/* refused as below the label's */
+	label = TextDatumGetCString(c->constvalue);
+	if (strcmp(label, "very_sensitive") == 0)
+		return ANON_VERY_SENSITIVE;
+	if (strcmp(label, "somewhat_sensitive") == 0)
+		return ANON_SOMEWHAT_SENSITIVE;
+	if (strcmp(label, "not_sensitive") == 0)
+		return ANON_NOT_SENSITIVE;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid sensitivity"),
+			 errhint("Available values: not_sensitive, somewhat_sensitive, very_sensitive.")));
+	return ANON_VERY_SENSITIVE;	/* keep compiler quiet */
+}
+
 /*
  * Check a call of anonymized_breakout in a core: keys and metric are
  * columns (or generalizations), and neither its threshold nor its
@@ -698,7 +801,7 @@ access_check_breakout(AccessCore *core, AccessAgg *a)
 	{
 		Const	   *k = access_breakout_const(core, list_nth(args, nkeys + 1), "threshold");
 
-		if (DatumGetInt32(k->constvalue) < core->policy->threshold)
+		if (access_threshold_value(k) < core->policy->threshold)
 			access_refuse(core->relid,
 						  psprintf("a breakout with a threshold below the table's (%d)",
 								   core->policy->threshold),
@@ -707,7 +810,7 @@ access_check_breakout(AccessCore *core, AccessAgg *a)
 	for (int i = 0; i < nkeys && nargs > nkeys + 2 + i; i++)
 	{
 		Const	   *sens = access_breakout_const(core, list_nth(args, nkeys + 2 + i), "sensitivity");
-		AnonSensitivity given = anon_sensitivity_from_oid(DatumGetObjectId(sens->constvalue));
+		AnonSensitivity given = access_sensitivity_value(sens);
 
 		if (given < a->bsens[i])
 			access_refuse(core->relid, "a breakout at a sensitivity below the label's", NULL);
@@ -747,6 +850,8 @@ access_add_aggregate(AccessCore *core, Aggref *agg)
 	a->ref = agg;
 	a->arg = arg;
 	a->metric = -1;
+	a->present = -1;
+	a->rows = -1;
 	if (access_agg_is(agg, "count") &&
 		(agg->aggstar || (arg && IsA(arg, Const) && !((Const *) arg)->constisnull &&
 						  agg->aggdistinct == NIL)))
@@ -1433,10 +1538,12 @@ access_metric_text(AccessCore *core, Node *x)
 	if (x == NULL)
 		return "NULL::pg_catalog.float8";
 	text = access_deparse(core, x);
-	/* a numeric beyond double precision would raise: NaN hides it */
+	/* a numeric out of double precision's range would raise: NaN hides it */
 	if (exprType(x) == NUMERICOID)
-		return psprintf("CASE WHEN pg_catalog.abs(%s) < 1e308 THEN (%s)::pg_catalog.float8 "
-						"ELSE 'NaN'::pg_catalog.float8 END", text, text);
+		return psprintf("CASE WHEN (%s) = 0 THEN 0::pg_catalog.float8 "
+						"WHEN pg_catalog.abs(%s) > 1e-300 AND pg_catalog.abs(%s) < 1e300 "
+						"THEN (%s)::pg_catalog.float8 "
+						"ELSE 'NaN'::pg_catalog.float8 END", text, text, text, text);
 	return psprintf("(%s)::pg_catalog.float8", text);
 }
 
@@ -1467,12 +1574,41 @@ access_write_breakout(StringInfo buf, AccessCore *core, int nkeys, Node **keys,
 						 nsp, subj ? ", " : "", subj ? subj : "");
 }
 
+/* The index of a metric in a list of distinct metrics, added if new. */
+static int
+access_metric_index(List **metrics, char *metric)
+{
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, *metrics)
+	{
+		if (strcmp(lfirst(lc), metric) == 0)
+			return i;
+		i++;
+	}
+	*metrics = lappend(*metrics, metric);
+	return i;
+}
+
+/* The metric counting the rows where x is not NULL. */
+static char *
+access_present_text(AccessCore *core, Node *x)
+{
+	return psprintf("CASE WHEN (%s) IS NULL THEN NULL ELSE 1::pg_catalog.float8 END",
+					x ? access_deparse(core, x) : "NULL");
+}
+
+#define ACCESS_ONES "1::pg_catalog.float8"
+
 /*
  * The query that answers a core: one anonymized_breakout by the core's keys
- * per distinct metric, then the core's own calls of anonymized_breakout,
- * all with the table's threshold and the keys' sensitivities, over the
- * filtered rows.  Sets each aggregate's column in that query; returns the
- * number of breakouts by the core's keys in *nmetrics.
+ * per distinct metric, then the core's own calls of anonymized_breakout
+ * (each with the breakouts counting its rows with a value, and its rows on
+ * a table of people), all with the table's threshold and the keys'
+ * sensitivities, over the filtered rows.  Sets each aggregate's columns in
+ * that query; returns the number of breakouts by the core's keys in
+ * *nmetrics.
  */
 static char *
 access_breakout_sql(AccessCore *core, int *nmetrics)
@@ -1481,32 +1617,22 @@ access_breakout_sql(AccessCore *core, int *nmetrics)
 	List	   *metrics = NIL;
 	ListCell   *lc;
 	int			m = 0;
+	bool		people = core->policy->subject != NULL;
 
 	foreach(lc, core->aggs)
 	{
 		AccessAgg  *a = lfirst(lc);
-		char	   *metric = NULL;
-		ListCell   *mc;
-		int			i = 0;
 
-		if (a->kind == ACCESS_ROWS && core->policy->subject)
-			metric = "1::pg_catalog.float8";
-		else if (a->kind == ACCESS_COUNT)
-			metric = psprintf("CASE WHEN (%s) IS NULL THEN NULL ELSE 1::pg_catalog.float8 END",
-							  access_deparse(core, a->arg));
-		else if (a->kind == ACCESS_SUM || a->kind == ACCESS_AVG)
-			metric = access_metric_text(core, a->arg);
-		if (metric == NULL)
-			continue;
-		foreach(mc, metrics)
+		if (a->kind == ACCESS_ROWS && people)
+			a->metric = access_metric_index(&metrics, ACCESS_ONES);
+		else if (a->kind == ACCESS_COUNT || a->kind == ACCESS_SUM || a->kind == ACCESS_AVG)
 		{
-			if (strcmp(lfirst(mc), metric) == 0)
-				break;
-			i++;
+			a->present = access_metric_index(&metrics, access_present_text(core, a->arg));
+			a->metric = a->kind == ACCESS_COUNT ? a->present :
+				access_metric_index(&metrics, access_metric_text(core, a->arg));
+			if (people)
+				a->rows = access_metric_index(&metrics, ACCESS_ONES);
 		}
-		if (mc == NULL)
-			metrics = lappend(metrics, metric);
-		a->metric = i;
 	}
 	if (metrics == NIL)
 		metrics = list_make1("NULL::pg_catalog.float8");
@@ -1531,6 +1657,17 @@ access_breakout_sql(AccessCore *core, int *nmetrics)
 		access_write_breakout(&buf, core, a->nbkeys, a->bkeys, a->bsens,
 							  access_metric_text(core, a->bmetric), a->bsubject);
 		a->metric = m++;
+		appendStringInfoString(&buf, ", ");
+		access_write_breakout(&buf, core, a->nbkeys, a->bkeys, a->bsens,
+							  access_present_text(core, a->bmetric), a->bsubject);
+		a->present = m++;
+		if (people || a->bsubject)
+		{
+			appendStringInfoString(&buf, ", ");
+			access_write_breakout(&buf, core, a->nbkeys, a->bkeys, a->bsens,
+								  ACCESS_ONES, a->bsubject);
+			a->rows = m++;
+		}
 	}
 	appendStringInfo(&buf, " FROM %s", access_from(core));
 	if (core->query->jointree->quals)
@@ -1685,6 +1822,44 @@ access_match(AccessGroup *groups, int ngroups, int i, AccessGroup *base, int nke
 	return NULL;
 }
 
+static Datum access_clean_breakout(AccessCore *core, AccessAgg *a, Datum result,
+								   Datum present, Datum rows);
+
+/*
+ * Whether a group's rows without a value of a metric are none or at least
+ * k, so that its count, sum and mean of the metric may be shown: next to
+ * count(*) (or n), they would give the number of rows of a small subset.
+ * On a table of people, only none will do (k rows can be one person's).
+ */
+static bool
+access_rows_missing_ok(AccessCore *core, bool has_rows, int64 rows,
+					   bool has_present, float8 present)
+{
+	int64		missing;
+
+	if (!has_rows || !has_present)
+		return false;
+	missing = rows - (int64) rint(present);
+	if (core->policy->subject)
+		return missing == 0;
+	return missing == 0 || missing >= core->policy->threshold;
+}
+
+/* access_rows_missing_ok for an aggregate of a group of a core's answer. */
+static bool
+access_few_missing(AccessCore *core, AccessGroup *base, AccessGroup **match,
+				   AccessAgg *a)
+{
+	AccessGroup *present = match[a->present];
+
+	if (a->rows >= 0)
+		return access_rows_missing_ok(core, match[a->rows]->has_sum,
+									  (int64) rint(match[a->rows]->sum),
+									  present->has_sum, present->sum);
+	return access_rows_missing_ok(core, base->has_n, base->n,
+								  present->has_sum, present->sum);
+}
+
 /*
  * Store the rows of a core's answer, given the groups of each breakout by
  * its keys, and the results of its own calls of anonymized_breakout.  A
@@ -1728,7 +1903,9 @@ access_store_rows(AccessCore *core, ReturnSetInfo *rsinfo, AccessGroup **groups,
 			nulls[c] = true;
 			if (a->kind == ACCESS_BREAKOUT)
 			{
-				values[c] = extras[a->metric - nmetrics];
+				values[c] = access_clean_breakout(core, a, extras[a->metric - nmetrics],
+												  extras[a->present - nmetrics],
+												  a->rows >= 0 ? extras[a->rows - nmetrics] : (Datum) 0);
 				nulls[c] = false;
 			}
 			else if (g == NULL)
@@ -1738,6 +1915,8 @@ access_store_rows(AccessCore *core, ReturnSetInfo *rsinfo, AccessGroup **groups,
 				nulls[c] = !g->has_n;
 				values[c] = Int64GetDatum(g->n);
 			}
+			else if (a->present >= 0 && !access_few_missing(core, base, match, a))
+				;
 			else if (a->kind == ACCESS_AVG)
 			{
 				if (g->has_mean)
@@ -1752,39 +1931,62 @@ access_store_rows(AccessCore *core, ReturnSetInfo *rsinfo, AccessGroup **groups,
 }
 
 /*
- * A breakout result array without its hidden groups or cells (see
- * access_store_rows), in the current memory context.
+ * A grantee's own call of anonymized_breakout, cleaned: without its hidden
+ * groups or cells (see access_store_rows), and with the mean and sum
+ * withheld where the rows without a value are too few (see
+ * access_rows_missing_ok).  present and rows are the results of the same
+ * call counting the rows with a value and the rows (rows is 0 but on a
+ * table of people).
  */
 static Datum
-access_drop_hidden(Datum array)
+access_clean_breakout(AccessCore *core, AccessAgg *a, Datum result,
+					  Datum present, Datum rows)
 {
-	ArrayType  *arr = DatumGetArrayTypeP(array);
+	ArrayType  *arr = DatumGetArrayTypeP(result);
 	Oid			elemtype = ARR_ELEMTYPE(arr);
 	TupleDesc	desc = lookup_rowtype_tupdesc_copy(elemtype, -1);
+	int			nkeys = a->nbkeys;
+	int			n;
+	int			np;
+	int			nr = 0;
+	AccessGroup *groups = access_read_groups(result, nkeys, &n);
+	AccessGroup *pgroups = access_read_groups(present, nkeys, &np);
+	AccessGroup *rgroups = rows ? access_read_groups(rows, nkeys, &nr) : NULL;
 	Datum	   *elems;
 	bool	   *elemnulls;
-	int			n;
 	int			kept = 0;
 	int16		typlen;
 	bool		typbyval;
 	char		typalign;
+	Datum	   *values = palloc(sizeof(Datum) * desc->natts);
+	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
 
 	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
 	deconstruct_array(arr, elemtype, typlen, typbyval, typalign, &elems, &elemnulls, &n);
 	for (int i = 0; i < n; i++)
 	{
+		AccessGroup *p = access_match(pgroups, np, i, &groups[i], nkeys);
+		AccessGroup *r = rgroups ? access_match(rgroups, nr, i, &groups[i], nkeys) : NULL;
 		HeapTupleHeader th = DatumGetHeapTupleHeader(elems[i]);
 		HeapTupleData tup;
-		bool		isnull;
-		Datum		status;
+		bool		ok;
 
+		if (groups[i].hidden)
+			continue;
+		if (rgroups)
+			ok = p && r && access_rows_missing_ok(core, r->has_sum, (int64) rint(r->sum),
+												  p->has_sum, p->sum);
+		else
+			ok = p && access_rows_missing_ok(core, groups[i].has_n, groups[i].n,
+											 p->has_sum, p->sum);
 		tup.t_len = HeapTupleHeaderGetDatumLength(th);
 		tup.t_data = th;
 		ItemPointerSetInvalid(&tup.t_self);
 		tup.t_tableOid = InvalidOid;
-		status = heap_getattr(&tup, desc->natts, desc, &isnull);
-		if (!isnull && strcmp(TextDatumGetCString(status), "hidden") != 0)
-			elems[kept++] = datumCopy(elems[i], typbyval, typlen);
+		heap_deform_tuple(&tup, desc, values, nulls);
+		if (!ok)
+			nulls[desc->natts - 3] = nulls[desc->natts - 2] = true;		/* mean, sum */
+		elems[kept++] = heap_copy_tuple_as_datum(heap_form_tuple(desc, values, nulls), desc);
 	}
 	return PointerGetDatum(construct_array(elems, kept, elemtype, typlen, typbyval, typalign));
 }
@@ -1849,7 +2051,7 @@ access_run(AccessCore *core, ReturnSetInfo *rsinfo, int nparams, Oid *types,
 	sql = access_breakout_sql(core, &nmetrics);
 	groups = palloc(sizeof(AccessGroup *) * nmetrics);
 	ngroups = palloc0(sizeof(int) * nmetrics);
-	extras = palloc0(sizeof(Datum) * (list_length(core->aggs) + 1));
+	extras = palloc0(sizeof(Datum) * (3 * list_length(core->aggs) + 1));
 	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(core->relid));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for relation %u", core->relid);
@@ -1914,7 +2116,7 @@ access_run(AccessCore *core, ReturnSetInfo *rsinfo, int nparams, Oid *types,
 
 			if (isnull)
 				elog(ERROR, "an anonymized query returned NULL");
-			extras[c - nmetrics] = access_drop_hidden(arr);
+			extras[c - nmetrics] = datumCopy(arr, false, -1);
 		}
 		MemoryContextSwitchTo(spicxt);
 	}
