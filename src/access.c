@@ -1210,6 +1210,8 @@ access_check_core(Query *q, Oid relid, bool direct)
 
 		core->keys[i] = (Node *) tle->expr;
 		access_expression(core, core->keys[i], "key", &core->keysens[i], NULL);
+		if (i == 1 && equal(core->keys[0], core->keys[1]))
+			access_refuse(relid, "GROUP BY of the same key twice", NULL);
 	}
 	if (core->nkeys == 2 && core->policy->subject)
 		access_refuse(relid, "GROUP BY of two columns on a table counted by people",
@@ -1241,6 +1243,20 @@ access_check_core(Query *q, Oid relid, bool direct)
 }
 
 /*
+ * Fix the settings that change how literals are written or read back; returns
+ * the nest level for AtEOXact_GUC.
+ */
+static int
+access_literal_settings(void)
+{
+	int			nest = anon_portable_settings();
+
+	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+/*
  * Fix the settings that change how a query is written or read back (names
  * of objects, literals of dates, intervals and floats), so that a core read
  * again means what it meant; returns the nest level for AtEOXact_GUC.  The
@@ -1249,7 +1265,7 @@ access_check_core(Query *q, Oid relid, bool direct)
 static int
 access_fixed_settings(void)
 {
-	int			nest = anon_portable_settings();
+	int			nest = access_literal_settings();
 
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
@@ -1791,7 +1807,8 @@ access_key_value(Oid type, const char *label, bool *isnull)
 		*isnull = true;
 		return (Datum) 0;
 	}
-	getTypeInputInfo(type, &infunc, &ioparam);
+	/* a key of a domain was a valid value: no check runs again (as the caller) */
+	getTypeInputInfo(base, &infunc, &ioparam);
 	return OidInputFunctionCall(infunc, (char *) label, ioparam, -1);
 }
 
@@ -2175,7 +2192,7 @@ anon_anonymized_query(PG_FUNCTION_ARGS)
 	saved_wal = pgWalUsage;
 
 	/* read under the caller's search_path, literals under fixed settings */
-	nest = anon_portable_settings();
+	nest = access_literal_settings();
 	access_internal++;
 	PG_TRY();
 	{
