@@ -37,6 +37,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_attribute.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_aggregate.h"
@@ -1607,6 +1608,60 @@ access_metric_index(List **metrics, char *metric)
 	return i;
 }
 
+/*
+ * Whether an expression of the table's columns is never NULL: a NOT NULL
+ * column, through casts, numeric arithmetic and floor/ceil/round/trunc.
+ * (extract and date_part can be NULL for infinite values.)
+ */
+static bool
+access_never_null(AccessCore *core, Node *node)
+{
+	if (node == NULL)
+		return false;
+	switch (nodeTag(node))
+	{
+		case T_Var:
+			{
+				HeapTuple	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(core->relid),
+												  Int16GetDatum(((Var *) node)->varattno));
+				bool		notnull;
+
+				if (!HeapTupleIsValid(tup))
+					return false;
+				notnull = ((Form_pg_attribute) GETSTRUCT(tup))->attnotnull;
+				ReleaseSysCache(tup);
+				return notnull;
+			}
+		case T_RelabelType:
+			return access_never_null(core, (Node *) ((RelabelType *) node)->arg);
+		case T_CoerceViaIO:
+			return access_never_null(core, (Node *) ((CoerceViaIO *) node)->arg);
+		case T_OpExpr:
+			{
+				OpExpr	   *op = (OpExpr *) node;
+
+				return list_length(op->args) == 2 &&
+					(access_const(linitial(op->args)) ?
+					 access_never_null(core, lsecond(op->args)) :
+					 access_never_null(core, linitial(op->args)));
+			}
+		case T_FuncExpr:
+			{
+				FuncExpr   *f = (FuncExpr *) node;
+				const char *name = get_func_name(f->funcid);
+
+				if (f->funcformat == COERCE_EXPLICIT_CAST || f->funcformat == COERCE_IMPLICIT_CAST ||
+					strcmp(name, "floor") == 0 || strcmp(name, "ceil") == 0 ||
+					strcmp(name, "ceiling") == 0 || strcmp(name, "round") == 0 ||
+					strcmp(name, "trunc") == 0)
+					return access_never_null(core, linitial(f->args));
+				return false;
+			}
+		default:
+			return false;
+	}
+}
+
 /* The metric counting the rows where x is not NULL. */
 static char *
 access_present_text(AccessCore *core, Node *x)
@@ -1643,10 +1698,16 @@ access_breakout_sql(AccessCore *core, int *nmetrics)
 			a->metric = access_metric_index(&metrics, ACCESS_ONES);
 		else if (a->kind == ACCESS_COUNT || a->kind == ACCESS_SUM || a->kind == ACCESS_AVG)
 		{
-			a->present = access_metric_index(&metrics, access_present_text(core, a->arg));
+			/* a metric that is never NULL has no rows without a value */
+			bool		complete = access_never_null(core, a->arg);
+
+			if (a->kind == ACCESS_COUNT || !complete)
+				a->present = access_metric_index(&metrics, access_present_text(core, a->arg));
 			a->metric = a->kind == ACCESS_COUNT ? a->present :
 				access_metric_index(&metrics, access_metric_text(core, a->arg));
-			if (people)
+			if (complete)
+				a->present = -1;
+			else if (people)
 				a->rows = access_metric_index(&metrics, ACCESS_ONES);
 		}
 	}
