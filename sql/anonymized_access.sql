@@ -272,6 +272,8 @@ SELECT anonymize.label('aa_answers', 'dept', 'not_sensitive');
 SELECT anonymize.grant_anonymized('aa_answers', 'aa_bi');
 SET ROLE aa_bi;
 SELECT dept, count(*), count(answer), avg(answer), sum(answer) FROM aa_answers GROUP BY dept ORDER BY dept;
+-- (a mean alone, or a sum alone, does not tell how many rows have a value)
+SELECT dept, count(*), avg(answer) FROM aa_answers GROUP BY dept ORDER BY dept;
 SELECT (unnest(anonymize.anonymized_breakout(dept, answer, 5, 'not_sensitive'))).* FROM aa_answers;
 -- the forms for drivers' types, with the same policy
 SELECT (unnest(anonymize.anonymized_breakout(dept, answer, 5.0::float8, 'not_sensitive'::text))).label FROM aa_answers;

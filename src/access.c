@@ -1662,6 +1662,31 @@ access_never_null(AccessCore *core, Node *node)
 	}
 }
 
+/*
+ * Whether a core's answer shows how many rows have a value of x: count(x),
+ * or both sum(x) and avg(x).
+ */
+static bool
+access_reveals_present(AccessCore *core, Node *x)
+{
+	bool		sum = false;
+	bool		avg = false;
+	ListCell   *lc;
+
+	foreach(lc, core->aggs)
+	{
+		AccessAgg  *a = lfirst(lc);
+
+		if (a->arg == NULL || !equal(a->arg, x))
+			continue;
+		if (a->kind == ACCESS_COUNT)
+			return true;
+		sum |= a->kind == ACCESS_SUM;
+		avg |= a->kind == ACCESS_AVG;
+	}
+	return sum && avg;
+}
+
 /* The metric counting the rows where x is not NULL. */
 static char *
 access_present_text(AccessCore *core, Node *x)
@@ -1698,14 +1723,20 @@ access_breakout_sql(AccessCore *core, int *nmetrics)
 			a->metric = access_metric_index(&metrics, ACCESS_ONES);
 		else if (a->kind == ACCESS_COUNT || a->kind == ACCESS_SUM || a->kind == ACCESS_AVG)
 		{
-			/* a metric that is never NULL has no rows without a value */
-			bool		complete = access_never_null(core, a->arg);
+			/*
+			 * The rows with a value of x are shown by count(x), and follow
+			 * from sum(x) / avg(x): only then does the rule on rows without
+			 * a value apply, and need them counted.  A metric that is never
+			 * NULL has none.
+			 */
+			bool		rule = access_reveals_present(core, a->arg) &&
+				!access_never_null(core, a->arg);
 
-			if (a->kind == ACCESS_COUNT || !complete)
+			if (a->kind == ACCESS_COUNT || rule)
 				a->present = access_metric_index(&metrics, access_present_text(core, a->arg));
 			a->metric = a->kind == ACCESS_COUNT ? a->present :
 				access_metric_index(&metrics, access_metric_text(core, a->arg));
-			if (complete)
+			if (!rule)
 				a->present = -1;
 			else if (people)
 				a->rows = access_metric_index(&metrics, ACCESS_ONES);
