@@ -89,6 +89,8 @@ static uint64 *anon_pending = NULL; /* fingerprints of pending entries */
 static int	anon_npending = 0;
 static int	anon_maxpending = 0;
 static Oid	anon_map_relid = InvalidOid;	/* as last looked up */
+static Oid	anon_map_nsp = InvalidOid;	/* its schema */
+static Oid	anon_signal_nsp = InvalidOid;	/* schema anon_signal_relid is of */
 static Oid	anon_map_node = InvalidOid; /* the map's relfilenode, as cached */
 static Oid	anon_signal_relid = InvalidOid; /* anonymize.forget_signal */
 static bool anon_map_check = false; /* the map had an invalidation */
@@ -413,17 +415,38 @@ anon_digest_lock(const uint8 *digest, bool acquire)
 
 /*
  * Open the map.  A map with another relfilenode than the cached pseudonyms
- * were found in (truncated, or made anew) empties the cache.
+ * were found in (truncated, or made anew) empties the cache.  The map is
+ * looked up in the catalogs only the first time, or when it is gone (the
+ * extension was dropped): a new person looks it up twice.
  */
 static Relation
 anon_map_open(void)
 {
-	Relation	rel;
+	Relation	rel = NULL;
 
-	anon_map_relid = anon_table_oid("pseudonyms");
-	anon_signal_relid = get_relname_relid("forget_signal",
-										  get_rel_namespace(anon_map_relid));
-	rel = table_open(anon_map_relid, RowExclusiveLock);
+	/* the map as last looked up, if it is still there (no catalog scan) */
+	if (OidIsValid(anon_map_relid))
+	{
+		rel = try_table_open(anon_map_relid, RowExclusiveLock);
+		if (rel && (strcmp(RelationGetRelationName(rel), "pseudonyms") != 0 ||
+					RelationGetNamespace(rel) != anon_map_nsp))
+		{
+			table_close(rel, RowExclusiveLock);
+			rel = NULL;
+		}
+	}
+	if (rel == NULL)
+	{
+		anon_map_relid = anon_table_oid("pseudonyms");
+		anon_map_nsp = get_rel_namespace(anon_map_relid);
+		rel = table_open(anon_map_relid, RowExclusiveLock);
+	}
+	/* forget_signal came with 0.4.0: an update may have made it since */
+	if (!OidIsValid(anon_signal_relid) || anon_signal_nsp != anon_map_nsp)
+	{
+		anon_signal_relid = get_relname_relid("forget_signal", anon_map_nsp);
+		anon_signal_nsp = anon_map_nsp;
+	}
 	if (rel->rd_node.relNode != anon_map_node)
 	{
 		anon_cache_reset();
