@@ -23,11 +23,17 @@
  * more than the hook does.  It then runs anonymized_breakout over the rows
  * as the table's owner, one aggregate per distinct metric, with the table's
  * threshold and sensitivities, and turns the groups back into rows of the
- * core's types.  Errors that would depend on the data of a small group
- * (NaN, infinite or overflowing metrics) hide that group's metric instead
- * (anonymize.hide_bad_metrics), and every generalization and pattern is
- * first evaluated on a sample value, so that an error in it is raised
- * before any row is read.
+ * core's types.  Hidden groups are not returned at all; a count, sum or
+ * mean is withheld where the answer would tell that a few rows of a group
+ * have no value.  Nothing of the owner's query reaches the caller but its
+ * answer (no statistics, buffers, plans or messages).
+ *
+ * No error may depend on the data of a small group: errors of metrics (NaN,
+ * infinite, overflowing) hide that group's metric instead
+ * (anonymize.hide_bad_metrics); every generalization and pattern is first
+ * evaluated on a sample value, so that an error in it is raised before any
+ * row is read; arithmetic is bounded; and constants are of built-in types
+ * (the owner reads them again: a type of the caller's would run its code).
  *
  *-------------------------------------------------------------------------
  */
