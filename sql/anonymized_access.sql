@@ -274,7 +274,18 @@ SET ROLE aa_bi;
 SELECT dept, count(*), count(answer), avg(answer), sum(answer) FROM aa_answers GROUP BY dept ORDER BY dept;
 -- (a mean alone, or a sum alone, does not tell how many rows have a value)
 SELECT dept, count(*), avg(answer) FROM aa_answers GROUP BY dept ORDER BY dept;
+-- ... but the sum of one cast next to the mean of another does
+SELECT dept, count(*), sum(answer::int8), avg(answer) FROM aa_answers GROUP BY dept ORDER BY dept;
+-- a metric is a column: a generalization would count a subset (here, the
+-- rows with a value, as count(answer) would)
+SELECT dept, count(*), sum(width_bucket(answer, -2147483648, 2147483647, 1)) FROM aa_answers GROUP BY dept;
 SELECT (unnest(anonymize.anonymized_breakout(dept, answer, 5, 'not_sensitive'))).* FROM aa_answers;
+-- a NULL numeric is no value, not one out of double precision's range
+RESET ROLE;
+ALTER TABLE aa_answers ADD COLUMN amount numeric;
+UPDATE aa_answers SET amount = answer;
+SET ROLE aa_bi;
+SELECT dept, sum(amount) FROM aa_answers GROUP BY dept ORDER BY dept;
 -- the forms for drivers' types, with the same policy
 SELECT (unnest(anonymize.anonymized_breakout(dept, answer, 5.0::float8, 'not_sensitive'::text))).label FROM aa_answers;
 SELECT anonymize.anonymized_breakout(dept, answer, 4.5::float8, 'not_sensitive'::text) FROM aa_answers;

@@ -676,6 +676,39 @@ access_expression(AccessCore *core, Node *expr, const char *role,
 	return attnum;
 }
 
+/*
+ * The column of a metric of count, sum or avg: a column, or a cast of one
+ * that cannot fail, and nothing else.  A generalization as a metric
+ * (width_bucket, date_part, arithmetic) turns a sum into a count of the rows
+ * in a range, or of those where it is NULL: a subset of any size.
+ */
+static AttrNumber
+access_metric_column(AccessCore *core, Node *x)
+{
+	Node	   *node = x;
+
+	for (;;)
+	{
+		if (IsA(node, RelabelType))
+			node = (Node *) ((RelabelType *) node)->arg;
+		else if (IsA(node, FuncExpr) &&
+				 (((FuncExpr *) node)->funcformat == COERCE_EXPLICIT_CAST ||
+				  ((FuncExpr *) node)->funcformat == COERCE_IMPLICIT_CAST) &&
+				 list_length(((FuncExpr *) node)->args) == 1 &&
+				 access_builtin_function(((FuncExpr *) node)->funcid) &&
+				 access_safe_cast(exprType(linitial(((FuncExpr *) node)->args)),
+								  ((FuncExpr *) node)->funcresulttype))
+			node = linitial(((FuncExpr *) node)->args);
+		else
+			break;
+	}
+	if (!IsA(node, Var) || ((Var *) node)->varno != 1 ||
+		((Var *) node)->varlevelsup != 0 || ((Var *) node)->varattno <= 0)
+		access_refuse(core->relid, "this metric expression",
+					  "The metric of count, sum and avg is a column, or a cast of one.");
+	return ((Var *) node)->varattno;
+}
+
 /* Whether an aggregate is pg_catalog's function of that name. */
 static bool
 access_agg_is(Aggref *agg, const char *name)
@@ -802,7 +835,7 @@ access_check_breakout(AccessCore *core, AccessAgg *a)
 	if (IsA(a->bmetric, Const) && ((Const *) a->bmetric)->constisnull)
 		a->bmetric = NULL;
 	else
-		access_expression(core, a->bmetric, "metric", NULL, NULL);
+		access_metric_column(core, a->bmetric);
 
 	if (nargs > nkeys + 1)
 	{
@@ -880,13 +913,13 @@ access_add_aggregate(AccessCore *core, Aggref *agg)
 		access_check_breakout(core, a);
 	else if (access_agg_is(agg, "count") && arg)
 	{
-		access_expression(core, arg, "metric", NULL, NULL);
+		access_metric_column(core, arg);
 		a->kind = ACCESS_COUNT;
 	}
 	else if ((access_agg_is(agg, "sum") || access_agg_is(agg, "avg")) && arg &&
 			 access_number_type(exprType(arg)))
 	{
-		access_expression(core, arg, "metric", NULL, NULL);
+		access_metric_column(core, arg);
 		a->kind = access_agg_is(agg, "sum") ? ACCESS_SUM : ACCESS_AVG;
 	}
 	else
@@ -1563,10 +1596,11 @@ access_metric_text(AccessCore *core, Node *x)
 	text = access_deparse(core, x);
 	/* a numeric out of double precision's range would raise: NaN hides it */
 	if (exprType(x) == NUMERICOID)
-		return psprintf("CASE WHEN (%s) = 0 THEN 0::pg_catalog.float8 "
+		return psprintf("CASE WHEN (%s) IS NULL THEN NULL::pg_catalog.float8 "
+						"WHEN (%s) = 0 THEN 0::pg_catalog.float8 "
 						"WHEN pg_catalog.abs(%s) > 1e-300 AND pg_catalog.abs(%s) < 1e300 "
 						"THEN (%s)::pg_catalog.float8 "
-						"ELSE 'NaN'::pg_catalog.float8 END", text, text, text, text);
+						"ELSE 'NaN'::pg_catalog.float8 END", text, text, text, text, text);
 	return psprintf("(%s)::pg_catalog.float8", text);
 }
 
@@ -1683,7 +1717,10 @@ access_reveals_present(AccessCore *core, Node *x)
 	{
 		AccessAgg  *a = lfirst(lc);
 
-		if (a->arg == NULL || !equal(a->arg, x))
+		/* another cast of the same column has the same rows with a value */
+		if (a->arg == NULL ||
+			(a->kind != ACCESS_COUNT && a->kind != ACCESS_SUM && a->kind != ACCESS_AVG) ||
+			access_metric_column(core, a->arg) != access_metric_column(core, x))
 			continue;
 		if (a->kind == ACCESS_COUNT)
 			return true;
