@@ -247,6 +247,8 @@ SELECT * FROM anonymize.anonymized_query('SELECT department, count(*) FROM respo
 	AS t(department text);
 SELECT * FROM anonymize.anonymized_query('SELECT department, count(*) FROM responses GROUP BY 1 ORDER BY 2')
 	AS t(department text, n bigint);
+SELECT * FROM anonymize.anonymized_query('SELECT department, count(*) + 1 FROM responses GROUP BY 1')
+	AS t(department text, n bigint);
 RESET ROLE;
 
 -- this extension's aggregates work too, with the table's policy: no lower
@@ -277,8 +279,9 @@ SELECT dept, count(*), avg(answer) FROM aa_answers GROUP BY dept ORDER BY dept;
 -- ... but the sum of one cast next to the mean of another does
 SELECT dept, count(*), sum(answer::int8), avg(answer) FROM aa_answers GROUP BY dept ORDER BY dept;
 -- a metric is a column: a generalization would count a subset (here, the
--- rows with a value, as count(answer) would)
+-- rows with a value, as count(answer) would, or those of one range)
 SELECT dept, count(*), sum(width_bucket(answer, -2147483648, 2147483647, 1)) FROM aa_answers GROUP BY dept;
+SELECT dept, count(*), sum(floor(answer / 20.0)) FROM aa_answers GROUP BY dept;
 SELECT (unnest(anonymize.anonymized_breakout(dept, answer, 5, 'not_sensitive'))).* FROM aa_answers;
 -- a NULL numeric is no value, not one out of double precision's range
 RESET ROLE;

@@ -1258,7 +1258,18 @@ access_check_core(Query *q, Oid relid, bool direct)
 					  "Group by one column: the two-column rule counts rows.");
 
 	foreach(lc, q->targetList)
-		(void) access_output_walker((Node *) ((TargetEntry *) lfirst(lc))->expr, core);
+	{
+		Node	   *expr = (Node *) ((TargetEntry *) lfirst(lc))->expr;
+
+		/* anonymized_query answers keys and aggregates, not expressions of them */
+		if (direct && !IsA(expr, Aggref) &&
+			!equal(expr, core->keys[0]) && !(core->nkeys > 1 && equal(expr, core->keys[1])))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("the query of anonymized_query selects only its keys and aggregates"),
+					 errhint("Compute expressions of them over the result of anonymized_query.")));
+		(void) access_output_walker(expr, core);
+	}
 	(void) access_output_walker(q->havingQual, core);
 	if (q->jointree->quals)
 		access_check_filter(core, q->jointree->quals);
