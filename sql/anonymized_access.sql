@@ -52,7 +52,7 @@ SET ROLE aa_bi;
 SELECT department, count(*) AS count, avg(score) AS avg
 FROM responses WHERE tenure = '1-2 years' GROUP BY department ORDER BY department;
 -- with the plain query's column names and types
-SELECT department, count(*) AS count, avg(score) AS avg, sum(salary) AS total
+SELECT department, count(*) AS count, avg(score) AS avg, sum(id) AS total
 FROM responses GROUP BY department \gdesc
 -- the same rows as the breakout, checked row by row
 CREATE TEMP TABLE aa_answer AS
@@ -125,6 +125,9 @@ SELECT department, count(*) AS n FROM responses GROUP BY department
 HAVING count(*) > 40 ORDER BY n DESC;
 SELECT department, count(*) AS n FROM responses GROUP BY department
 ORDER BY n DESC NULLS LAST LIMIT 2 OFFSET 1;
+-- one anonymized query per statement: two would give their difference
+SELECT a.n - b.n FROM (SELECT count(*) AS n FROM responses) a,
+	(SELECT count(*) AS n FROM responses WHERE tenure <> '1-2 years') b;
 -- the wrappers of BI tools
 SELECT "source".* FROM (SELECT department, count(*) AS "count" FROM responses
                         GROUP BY department ORDER BY department) "source" LIMIT 2000;
@@ -211,7 +214,10 @@ GROUP BY tenure;
 -- two keys: a hidden cell is not returned (its keys would pair a name with
 -- a tenure)
 SELECT tenure, name, count(*) FROM responses GROUP BY 1, 2 ORDER BY 1, 2;
-SELECT tenure, department, avg(score), sum(salary) FROM responses GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT tenure, department, avg(score), sum(id) FROM responses GROUP BY 1, 2 ORDER BY 1, 2;
+-- a column labelled sensitive is grouped or filtered by, not summed (a 0/1
+-- column summed counts the people who have it)
+SELECT department, sum(salary) FROM responses GROUP BY 1;
 -- constants of the grantee's own types are refused: the owner would read
 -- them again, and run their input function or domain check
 CREATE DOMAIN pg_temp.aa_text AS text CHECK (VALUE <> 'never');
@@ -384,8 +390,11 @@ SELECT g.label, g.n, g.mean, g.status
 FROM unnest((SELECT anonymize.anonymized_breakout(country, minutes, 5, 'very_sensitive', user_id)
              FROM visits)) AS g;
 SET ROLE aa_bi;
-SELECT country, count(DISTINCT user_id) AS people, count(*) AS visits, avg(minutes)
+SELECT country, count(DISTINCT user_id) AS people, avg(minutes)
 FROM visits GROUP BY country ORDER BY country;
+SELECT country, count(*) AS visits FROM visits GROUP BY country ORDER BY country;
+-- people and rows in one answer would tell how many more rows its people have
+SELECT country, count(DISTINCT user_id), count(*) FROM visits GROUP BY country;
 -- a breakout called without the person column still counts people
 SELECT (unnest(anonymize.anonymized_breakout(country, minutes, 5, 'very_sensitive'))).* FROM visits;
 -- count(DISTINCT) of another column, or two keys, are refused

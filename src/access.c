@@ -135,9 +135,16 @@ static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
 /* > 0 while anonymized_query parses or runs queries of its own */
 static int	access_internal = 0;
 
+/* anonymized queries of the statement being analyzed (at most one) */
+static int	access_cores = 0;
+
 static void access_post_parse_analyze(ParseState *pstate, Query *query,
 									  JumbleState *jstate);
 static void access_check_query(Query *q, const char *context);
+static int	access_direct_calls(Node *node);
+static void access_refuse_many(void) pg_attribute_noreturn();
+struct AccessCore;
+static bool access_reveals_present(struct AccessCore *core, Node *x);
 
 /* Install the query hook; see _PG_init. */
 void
@@ -176,7 +183,76 @@ access_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 	if (access_internal > 0 || !IsTransactionState() ||
 		!anon_user_may_be_grantee())
 		return;
+	access_cores = access_direct_calls((Node *) query);
+	if (access_cores > 1)
+		access_refuse_many();
 	access_check_query(query, NULL);
+}
+
+/*
+ * Refuse a statement with more than one anonymized query: two of them, in
+ * one answer, would give their difference (the total next to the same with
+ * one person filtered out).
+ */
+static void
+access_refuse_many(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("anonymized access allows one anonymized query per statement"),
+			 errhint("Run each anonymized query as a statement of its own.")));
+}
+
+/* Whether a function is anonymize.anonymized_query. */
+static bool
+access_is_query_function(Oid funcid)
+{
+	return get_func_namespace(funcid) == anon_schema_oid() &&
+		strcmp(get_func_name(funcid), "anonymized_query") == 0;
+}
+
+/*
+ * Walker of access_direct_calls: counts calls of anonymized_query, whose
+ * arguments must be constants or parameters (not values of other rows, which
+ * would run it once per row).
+ */
+static bool
+access_direct_calls_walker(Node *node, int *count)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncExpr) && access_is_query_function(((FuncExpr *) node)->funcid))
+	{
+		ListCell   *lc;
+
+		(*count)++;
+		foreach(lc, ((FuncExpr *) node)->args)
+		{
+			Node	   *arg = lfirst(lc);
+
+			if (IsA(arg, RelabelType))
+				arg = (Node *) ((RelabelType *) arg)->arg;
+			if (!IsA(arg, Const) &&
+				!(IsA(arg, Param) && ((Param *) arg)->paramkind == PARAM_EXTERN))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("the arguments of anonymized_query must be constants or parameters")));
+		}
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, access_direct_calls_walker,
+								 (void *) count, 0);
+	return expression_tree_walker(node, access_direct_calls_walker, (void *) count);
+}
+
+/* The number of calls of anonymized_query a query makes itself. */
+static int
+access_direct_calls(Node *node)
+{
+	int			count = 0;
+
+	(void) access_direct_calls_walker(node, &count);
+	return count;
 }
 
 /* Walker of access_mentions: the first anonymized table of a query tree. */
@@ -709,6 +785,29 @@ access_metric_column(AccessCore *core, Node *x)
 	return ((Var *) node)->varattno;
 }
 
+/*
+ * The column of a metric whose values are summed or averaged: not one the
+ * labels call sensitive, nor the person column (a 0/1 column of a
+ * sensitive trait summed is a count of the people who have it).
+ */
+static AttrNumber
+access_value_column(AccessCore *core, Node *x)
+{
+	AttrNumber	attnum = access_metric_column(core, x);
+	AnonSensitivity sens;
+	bool		labelled = anon_policy_column(core->policy,
+											  access_column_name(core, attnum), &sens);
+
+	if (attnum == core->policy->subject_attnum ||
+		(labelled && sens != ANON_NOT_SENSITIVE))
+		access_refuse(core->relid,
+					  psprintf("sums or means of column \"%s\", which is labelled sensitive",
+							   access_column_name(core, attnum)),
+					  "Sum and average columns that are not labelled, or labelled not_sensitive; "
+					  "group or filter by sensitive ones.");
+	return attnum;
+}
+
 /* Whether an aggregate is pg_catalog's function of that name. */
 static bool
 access_agg_is(Aggref *agg, const char *name)
@@ -835,7 +934,7 @@ access_check_breakout(AccessCore *core, AccessAgg *a)
 	if (IsA(a->bmetric, Const) && ((Const *) a->bmetric)->constisnull)
 		a->bmetric = NULL;
 	else
-		access_metric_column(core, a->bmetric);
+		access_value_column(core, a->bmetric);
 
 	if (nargs > nkeys + 1)
 	{
@@ -919,7 +1018,7 @@ access_add_aggregate(AccessCore *core, Aggref *agg)
 	else if ((access_agg_is(agg, "sum") || access_agg_is(agg, "avg")) && arg &&
 			 access_number_type(exprType(arg)))
 	{
-		access_metric_column(core, arg);
+		access_value_column(core, arg);
 		a->kind = access_agg_is(agg, "sum") ? ACCESS_SUM : ACCESS_AVG;
 	}
 	else
@@ -1171,6 +1270,35 @@ access_check_filter(AccessCore *core, Node *node)
 }
 
 /*
+ * On a table of people, refuse an answer that shows both how many people
+ * and how many rows a group has (count(DISTINCT person) next to count(*),
+ * count(col), or sum and avg of one column): their difference is how many
+ * more rows its people have, down to one person's.
+ */
+static void
+access_check_people(AccessCore *core)
+{
+	ListCell   *lc;
+	bool		people = false;
+	bool		rows = false;
+
+	if (core->policy->subject == NULL)
+		return;
+	foreach(lc, core->aggs)
+	{
+		AccessAgg  *a = lfirst(lc);
+
+		people |= a->kind == ACCESS_PEOPLE;
+		rows |= a->kind == ACCESS_ROWS || a->kind == ACCESS_COUNT ||
+			((a->kind == ACCESS_SUM || a->kind == ACCESS_AVG) &&
+			 access_reveals_present(core, a->arg));
+	}
+	if (people && rows)
+		access_refuse(core->relid, "counts of people next to counts of rows",
+					  "On a table of people, ask for count(DISTINCT person), or for counts of rows, in separate queries.");
+}
+
+/*
  * Check that a query level is a core over the anonymized table relid and
  * describe it.  direct: the query is anonymized_query's own (no ORDER BY,
  * HAVING or LIMIT may be left in it).
@@ -1271,6 +1399,7 @@ access_check_core(Query *q, Oid relid, bool direct)
 		(void) access_output_walker(expr, core);
 	}
 	(void) access_output_walker(q->havingQual, core);
+	access_check_people(core);
 	if (q->jointree->quals)
 		access_check_filter(core, q->jointree->quals);
 
@@ -1454,9 +1583,9 @@ access_core_text(AccessCore *core, List **params)
 static void
 access_rewrite_core(Query *q, Oid relid)
 {
-	AccessCore *core = access_check_core(q, relid, false);
+	AccessCore *core;
 	List	   *params = NIL;
-	char	   *text = access_core_text(core, &params);
+	char	   *text;
 	List	   *args;
 	List	   *names = NIL;
 	List	   *types = NIL;
@@ -1468,6 +1597,10 @@ access_rewrite_core(Query *q, Oid relid)
 	RangeTblEntry *rte = makeNode(RangeTblEntry);
 	RangeTblRef *rtr;
 
+	if (++access_cores > 1)
+		access_refuse_many();
+	core = access_check_core(q, relid, false);
+	text = access_core_text(core, &params);
 	args = lcons(makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
 						   CStringGetTextDatum(text), false, false), params);
 	func = makeFuncExpr(access_query_function(params != NIL), RECORDOID, args,
