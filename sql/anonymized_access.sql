@@ -128,6 +128,26 @@ ORDER BY n DESC NULLS LAST LIMIT 2 OFFSET 1;
 -- one anonymized query per statement: two would give their difference
 SELECT a.n - b.n FROM (SELECT count(*) AS n FROM responses) a,
 	(SELECT count(*) AS n FROM responses WHERE tenure <> '1-2 years') b;
+-- ... also through the grantee's own views, or inside one of its functions
+RESET ROLE;
+CREATE SCHEMA aa_own AUTHORIZATION aa_bi;
+SET ROLE aa_bi;
+CREATE VIEW aa_own.total AS SELECT count(*) AS n FROM responses;
+CREATE VIEW aa_own.rest AS SELECT count(*) AS n FROM responses WHERE tenure <> '1-2 years';
+SELECT n FROM aa_own.total;
+SELECT t.n - r.n FROM aa_own.total t, aa_own.rest r;
+DO $$
+DECLARE
+	a bigint;
+	b bigint;
+BEGIN
+	SELECT count(*) INTO a FROM responses;
+	SELECT count(*) INTO b FROM responses WHERE tenure <> '1-2 years';
+	RAISE NOTICE 'difference %', a - b;
+END
+$$;
+-- (the same answer twice in one statement is one answer)
+SELECT t.n, g FROM aa_own.total t, generate_series(1, 2) AS g;
 -- the wrappers of BI tools
 SELECT "source".* FROM (SELECT department, count(*) AS "count" FROM responses
                         GROUP BY department ORDER BY department) "source" LIMIT 2000;

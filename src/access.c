@@ -42,6 +42,7 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_collation.h"
@@ -73,6 +74,7 @@
 #include "utils/regproc.h"
 #include "utils/ruleutils.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 #include "utils/typcache.h"
 
 #include "anonymize.h"
@@ -2427,6 +2429,45 @@ access_run(AccessCore *core, ReturnSetInfo *rsinfo, int nparams, Oid *types,
 }
 
 /*
+ * Refuse a second, different anonymized query in the statement running now
+ * (from the views or functions of the caller, which the hook does not see):
+ * two answers in one would give their difference.  The same call again
+ * (a rescan) is the same answer.
+ */
+static void
+access_one_per_statement(const char *sql, int nparams, Oid *types, Datum *values,
+						 char *nulls)
+{
+	static TimestampTz last_statement = 0;
+	static char *last_call = NULL;
+	TimestampTz now = GetCurrentStatementStartTimestamp();
+	StringInfoData call;
+
+	initStringInfo(&call);
+	appendStringInfoString(&call, sql);
+	for (int i = 0; i < nparams; i++)
+	{
+		Oid			out;
+		bool		varlena;
+
+		appendStringInfoChar(&call, '\0');
+		if (nulls[i] == 'n')
+			continue;
+		getTypeOutputInfo(types[i], &out, &varlena);
+		appendStringInfo(&call, "%u:%s", types[i], OidOutputFunctionCall(out, values[i]));
+	}
+	if (last_call && now == last_statement &&
+		(strlen(last_call) != call.len || memcmp(last_call, call.data, call.len) != 0))
+		access_refuse_many();
+	if (last_call)
+		pfree(last_call);
+	last_call = MemoryContextAlloc(TopMemoryContext, call.len + 1);
+	memcpy(last_call, call.data, call.len + 1);
+	last_statement = now;
+	pfree(call.data);
+}
+
+/*
  * anon_anonymized_query(query text [, VARIADIC params "any"]) RETURNS SETOF record
  *
  * The answer of a GROUP BY query on an anonymized table under the table's
@@ -2465,6 +2506,7 @@ anon_anonymized_query(PG_FUNCTION_ARGS)
 		if (!OidIsValid(types[i]))
 			elog(ERROR, "could not determine the type of parameter $%d", i + 1);
 	}
+	access_one_per_statement(sql, nparams, types, values, nulls);
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	/* EXPLAIN (BUFFERS) would count the pages the owner's query reads */
 	saved_buffers = pgBufferUsage;
