@@ -148,6 +148,12 @@ END
 $$;
 -- (the same answer twice in one statement is one answer)
 SELECT t.n, g FROM aa_own.total t, generate_series(1, 2) AS g;
+-- a function of the grantee's run once per row would give one answer per
+-- value of its argument
+CREATE FUNCTION aa_own.others(s int) RETURNS bigint LANGUAGE sql STABLE
+	AS $f$ SELECT count(*) FROM public.responses WHERE salary <> s $f$;
+SELECT aa_own.others(1001);
+SELECT g, aa_own.others(g) FROM generate_series(1001, 1003) AS g;
 -- the wrappers of BI tools
 SELECT "source".* FROM (SELECT department, count(*) AS "count" FROM responses
                         GROUP BY department ORDER BY department) "source" LIMIT 2000;
