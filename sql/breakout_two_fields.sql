@@ -162,3 +162,18 @@ SET anonymize.min_threshold = 10;
 SELECT anonymize.anonymized_breakout(country, risk, score, 5, 'very_sensitive', 'not_sensitive') FROM two_attrition;
 RESET anonymize.min_threshold;
 SELECT anonymize.breakout2_final(NULL::internal);
+
+-- A slice of a not_sensitive field under k shows no cell; its one cell's
+-- count follows from the slice's one-field total, but its primary value must
+-- not follow from the primary field's totals: here gender f has 31, m 30,
+-- and team aX one person.  Showing every other cell would leave 1 for f.
+CREATE TABLE two_small_slice (team text, gender text);
+INSERT INTO two_small_slice
+SELECT 'a' || (i % 3), CASE WHEN i % 2 = 0 THEN 'f' ELSE 'm' END FROM generate_series(0, 59) AS i;
+INSERT INTO two_small_slice VALUES ('aX', 'f');
+SELECT c.label1 AS gender, c.label2 AS team, c.n, c.status
+FROM unnest((SELECT anonymize.anonymized_breakout(gender, team, NULL::float8, 5,
+                                                  'very_sensitive', 'not_sensitive')
+             FROM two_small_slice)) AS c
+ORDER BY 1, 2;
+DROP TABLE two_small_slice;

@@ -706,12 +706,25 @@ two_check_line(TwoTable *t, const int *line, int n)
 	bool		count_bad;
 	bool		sum_bad;
 
+	bool		col_line = true;
+	bool		unlabeled = false;
+
+	for (int i = 1; i < n; i++)
+		if (t->groups[line[i]].col != t->groups[line[0]].col)
+			col_line = false;
 	for (int i = 0; i < n; i++)
 	{
 		TwoGroup   *g = &t->groups[line[i]];
 
 		total += g->count;
 		mtotal += g->mrows;
+
+		/*
+		 * The only cell of a slice that shows no cell: its count follows
+		 * from the slice's total, but not the primary value it belongs to.
+		 */
+		if (!col_line && g->status != ANON_SHOWN && t->cols[g->col].unlabeled)
+			unlabeled = true;
 		if (two_count_unknown(g))
 		{
 			nunknown++;
@@ -737,6 +750,16 @@ two_check_line(TwoTable *t, const int *line, int n)
 		return true;
 	}
 	count_bad = nunknown > 0 && (nunknown == 1 || ucount < k);
+
+	/*
+	 * In another line than its slice's, such a cell is safe only among at
+	 * least two other unknown cells that reach k: with none, what the line's
+	 * total leaves is that cell, so its primary value is this line's; with
+	 * one, or fewer than k, what it leaves minus that cell's known count
+	 * isolates them.
+	 */
+	if (unlabeled && (nunknown < 2 || ucount < k))
+		count_bad = true;
 	sum_bad = mtotal >= k && umrows > 0 && umrows < k;
 	if (!count_bad && sum_bad)
 		best = best_sum;
