@@ -1425,20 +1425,6 @@ access_check_core(Query *q, Oid relid, bool direct)
 }
 
 /*
- * Fix the settings that change how literals are written or read back; returns
- * the nest level for AtEOXact_GUC.
- */
-static int
-access_literal_settings(void)
-{
-	int			nest = anon_portable_settings();
-
-	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	return nest;
-}
-
-/*
  * Fix the settings that change how a query is written or read back (names
  * of objects, literals of dates, intervals and floats), so that a core read
  * again means what it meant; returns the nest level for AtEOXact_GUC.  The
@@ -1447,7 +1433,7 @@ access_literal_settings(void)
 static int
 access_fixed_settings(void)
 {
-	int			nest = access_literal_settings();
+	int			nest = anon_literal_settings();
 
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
@@ -1988,6 +1974,18 @@ typedef struct AccessGroup
 	float8		sum;
 } AccessGroup;
 
+/* A composite datum as a tuple to read with heap_getattr. */
+static void
+access_composite_tuple(Datum value, HeapTupleData *tup)
+{
+	HeapTupleHeader th = DatumGetHeapTupleHeader(value);
+
+	tup->t_len = HeapTupleHeaderGetDatumLength(th);
+	tup->t_data = th;
+	ItemPointerSetInvalid(&tup->t_self);
+	tup->t_tableOid = InvalidOid;
+}
+
 /* Read the groups of one breakout result array (of nkeys keys). */
 static AccessGroup *
 access_read_groups(Datum array, int nkeys, int *ngroups)
@@ -2011,15 +2009,11 @@ access_read_groups(Datum array, int nkeys, int *ngroups)
 	groups = palloc0(sizeof(AccessGroup) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
-		HeapTupleHeader th = DatumGetHeapTupleHeader(elems[i]);
 		HeapTupleData tup;
 		bool		isnull;
 		Datum		d;
 
-		tup.t_len = HeapTupleHeaderGetDatumLength(th);
-		tup.t_data = th;
-		ItemPointerSetInvalid(&tup.t_self);
-		tup.t_tableOid = InvalidOid;
+		access_composite_tuple(elems[i], &tup);
 		for (int k = 0; k < Max(nkeys, 1); k++)
 		{
 			d = heap_getattr(&tup, labelcol[k], desc, &isnull);
@@ -2265,7 +2259,6 @@ access_clean_breakout(AccessCore *core, AccessAgg *a, Datum result,
 	{
 		AccessGroup *p = access_match(pgroups, np, i, &groups[i], nkeys);
 		AccessGroup *r = rgroups ? access_match(rgroups, nr, i, &groups[i], nkeys) : NULL;
-		HeapTupleHeader th = DatumGetHeapTupleHeader(elems[i]);
 		HeapTupleData tup;
 		bool		ok;
 
@@ -2277,10 +2270,7 @@ access_clean_breakout(AccessCore *core, AccessAgg *a, Datum result,
 		else
 			ok = p && access_rows_missing_ok(core, groups[i].has_n, groups[i].n,
 											 p->has_sum, p->sum);
-		tup.t_len = HeapTupleHeaderGetDatumLength(th);
-		tup.t_data = th;
-		ItemPointerSetInvalid(&tup.t_self);
-		tup.t_tableOid = InvalidOid;
+		access_composite_tuple(elems[i], &tup);
 		heap_deform_tuple(&tup, desc, values, nulls);
 		if (!ok)
 			nulls[desc->natts - 3] = nulls[desc->natts - 2] = true;		/* mean, sum */
@@ -2513,7 +2503,7 @@ anon_anonymized_query(PG_FUNCTION_ARGS)
 	saved_wal = pgWalUsage;
 
 	/* read under the caller's search_path, literals under fixed settings */
-	nest = access_literal_settings();
+	nest = anon_literal_settings();
 	access_internal++;
 	PG_TRY();
 	{

@@ -223,6 +223,30 @@ anon_portable_settings(void)
 	return nest;
 }
 
+/*
+ * anon_portable_settings, and the settings that change how a query's
+ * literals are read (strings, arrays, NULL comparisons, bytea, xml); see
+ * keys.h.
+ */
+int
+anon_literal_settings(void)
+{
+	static const char *const settings[][2] = {
+		{"standard_conforming_strings", "on"},
+		{"array_nulls", "on"},
+		{"transform_null_equals", "off"},
+		{"bytea_output", "hex"},
+		{"xmloption", "content"},
+		{"xmlbinary", "base64"},
+	};
+	int			nest = anon_portable_settings();
+
+	for (int i = 0; i < lengthof(settings); i++)
+		(void) set_config_option(settings[i][0], settings[i][1], PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
 /* The aggregate's memory context; see keys.h. */
 MemoryContext
 anon_agg_context(FunctionCallInfo fcinfo, const char *aggname)

@@ -150,6 +150,13 @@ extern Datum anon_key_recv(StringInfo buf, AnonKeyType *kt);
  */
 extern int	anon_portable_settings(void);
 
+/*
+ * The same, and fixed settings for reading the literals of a query's text
+ * (standard_conforming_strings, array_nulls...), so that a text written
+ * under them means the same when read again under them.
+ */
+extern int	anon_literal_settings(void);
+
 /* The aggregate's memory context; error 0A000 outside an aggregate. */
 extern MemoryContext anon_agg_context(FunctionCallInfo fcinfo, const char *aggname);
 

@@ -283,23 +283,13 @@ anon_condition_parse(const char *cond)
 static int
 registry_fixed_settings(void)
 {
-	static const char *const settings[][2] = {
-		/* pg_temp last: else it would be searched first for types */
-		{"search_path", "pg_catalog, pg_temp"},
-		{"standard_conforming_strings", "on"},
-		{"array_nulls", "on"},
-		{"transform_null_equals", "off"},
-		{"bytea_output", "hex"},
-		{"xmloption", "content"},
-		{"xmlbinary", "base64"},
-		{"timezone", "UTC"},
-	};
-	/* dates, intervals and floats as keys travel between workers */
-	int			nestlevel = anon_portable_settings();
+	int			nestlevel = anon_literal_settings();
 
-	for (int i = 0; i < lengthof(settings); i++)
-		(void) set_config_option(settings[i][0], settings[i][1], PGC_USERSET,
-								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	/* pg_temp last: else it would be searched first for types */
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("timezone", "UTC", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	return nestlevel;
 }
 
