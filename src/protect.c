@@ -32,6 +32,7 @@
 #include "access/tableam.h"
 #include "catalog/dependency.h"
 #include "catalog/heap.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_trigger.h"
 #include "commands/defrem.h"
@@ -1139,6 +1140,33 @@ protect_install_trigger(Relation rel, AnonProtection *reg, bool replace)
 }
 
 /*
+ * Whether relid is a Citus table (distributed, reference or Citus local
+ * table): one listed in Citus's catalog pg_dist_partition, where Citus is
+ * installed.  Its rows are written on the Citus nodes, through shards whose
+ * triggers this version does not support, so protect() refuses it.
+ */
+static bool
+protect_is_citus_table(Oid relid)
+{
+	Oid			catalog = get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE);
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	bool		found;
+
+	if (!OidIsValid(catalog))
+		return false;
+	rel = table_open(catalog, AccessShareLock);
+	/* logicalrelid, its first column */
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 1, &key);
+	found = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
  * Open the table to protect: the caller must own it (checked before the lock
  * is queued), and it must be a permanent table or partitioned table that is
  * not a partition and has no inheritance children.
@@ -1162,6 +1190,12 @@ protect_open(Oid relid)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a table", relname),
 				 errdetail("Only tables and partitioned tables can be protected.")));
+	if (protect_is_citus_table(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("table \"%s\" is a Citus table", relname),
+				 errdetail("Its rows are stored in shards on the Citus nodes, which the trigger of anonymize.protect does not reach."),
+				 errhint("Protect a table that is not distributed.")));
 	if (rel->rd_rel->relispartition)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
