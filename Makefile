@@ -8,6 +8,7 @@ OBJS = \
 	src/grouping.o \
 	src/keys.o \
 	src/breakout.o \
+	src/breakout_state.o \
 	src/breakout_two.o \
 	src/comments.o \
 	src/kanon.o \
@@ -22,7 +23,8 @@ OBJS = \
 	src/access.o
 
 DATA = sql/anonymize--0.1.0.sql sql/anonymize--0.1.0--0.2.0.sql sql/anonymize--0.2.0--0.3.0.sql \
-	sql/anonymize--0.3.0--0.4.0.sql sql/anonymize--0.4.0--0.5.0.sql
+	sql/anonymize--0.3.0--0.4.0.sql sql/anonymize--0.4.0--0.5.0.sql \
+	sql/anonymize--0.5.0--0.6.0.sql
 
 REGRESS = breakout_basics breakout_rules breakout_modes breakout_errors breakout_types breakout_parallel \
 	breakout_two_fields breakout_subjects breakout_comments k_anonymity breakout_parallel_forms breakout_random \

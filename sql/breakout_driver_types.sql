@@ -169,6 +169,8 @@ PREPARE driver_numeric(numeric, text, text) AS
 	SELECT anonymize.anonymized_breakout(department, tenure, score, $1, $2, $3) FROM driver_responses;
 PREPARE driver_smallint(smallint, anonymize.sensitivity) AS
 	SELECT anonymize.anonymized_breakout(department, score, $1, $2) FROM driver_responses;
+-- untyped parameters take the types of the form of a text key: integer and
+-- the enum (a threshold of '5.0' sent untyped is refused as no integer)
 PREPARE driver_untyped AS
 	SELECT anonymize.anonymized_breakout(department, score, $1, $2) FROM driver_responses;
 PREPARE driver_untyped_threshold AS
@@ -185,6 +187,7 @@ SELECT :'typed_anonymized_breakout' = :'original' AS typed,
        :'untyped_anonymized_breakout' = :'original' AS untyped,
        :'smallint_anonymized_breakout' = :'original' AS smallint_enum,
        :'untyped_threshold_anonymized_breakout' = :'original' AS untyped_threshold;
+EXECUTE driver_untyped_threshold('5.0');
 EXECUTE driver_numeric(5, 'very_sensitive', 'not_sensitive') \gset numeric_
 SELECT :'numeric_anonymized_breakout' = anonymize.anonymized_breakout(department, tenure, score, 5,
 	'very_sensitive', 'not_sensitive')::text AS two_fields FROM driver_responses;

@@ -67,7 +67,8 @@ SELECT * FROM subject_groups((SELECT anonymize.anonymized_breakout(country,
 	FROM subject_views WHERE country IN ('DE', 'JP', 'FR')));
 RESET anonymize.mode;
 
--- Errors: a subject type with no hash function, an unknown literal.
+-- Errors: a subject type with no hash function.  An unknown literal is
+-- taken as text: everyone is the same person, fewer than k in all.
 SELECT anonymize.anonymized_breakout(country, seconds, 5, 'very_sensitive', point(1, 1)) FROM subject_views;
 SELECT anonymize.anonymized_breakout(country, seconds, 5, 'very_sensitive', 'someone') FROM subject_views;
 SELECT anonymize.anonymized_breakout(country, seconds, 5, NULL, user_id) FROM subject_views;

@@ -29,12 +29,18 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_enum.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
+#include "mb/pg_wchar.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -44,6 +50,7 @@
 #include "utils/typcache.h"
 
 #include "anonymize.h"
+#include "breakout.h"
 #include "grouping.h"
 #include "keys.h"
 
@@ -76,7 +83,7 @@ typedef struct BreakoutGroup
 #include "lib/simplehash.h"
 
 /* Transition state of anonymized_breakout. */
-typedef struct BreakoutState
+struct BreakoutState
 {
 	MemoryContext mcxt;			/* where groups and key copies live */
 	AnonKeyType key;
@@ -97,7 +104,7 @@ typedef struct BreakoutState
 	BreakoutGroup nullgroup;	/* rows with a NULL key (rows = 0: none) */
 	int64		rows;			/* totals over every group */
 	int64		metric_rows;
-} BreakoutState;
+};
 
 PG_FUNCTION_INFO_V1(anon_breakout_trans);
 PG_FUNCTION_INFO_V1(anon_breakout_combine);
@@ -174,8 +181,15 @@ breakout_read_settings(BreakoutState *state, FunctionCallInfo fcinfo)
 
 	if (state->settings_known)
 	{
-		if (threshold != state->threshold ||
-			sens_oid != state->sensitivity_oid)
+		if (unlikely(sens_oid != state->sensitivity_oid))
+		{
+			/* a state read back knows its sensitivity, not the enum value */
+			if ((OidIsValid(sens_oid) ? anon_sensitivity_from_oid(sens_oid) :
+				 ANON_VERY_SENSITIVE) != state->sensitivity)
+				anon_settings_differ();
+			state->sensitivity_oid = sens_oid;
+		}
+		if (threshold != state->threshold)
 			anon_settings_differ();
 		return;
 	}
@@ -238,10 +252,6 @@ anon_breakout_trans(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt = anon_agg_context(fcinfo, "anonymized_breakout");
 	BreakoutState *state;
-	BreakoutGroup *group;
-	float8		metric = 0.0;
-	bool		has_metric = !PG_ARGISNULL(2);
-	AnonSum		add = {0.0, 0.0};
 
 	if (PG_ARGISNULL(0))
 	{
@@ -256,6 +266,19 @@ anon_breakout_trans(PG_FUNCTION_ARGS)
 	else
 		state = (BreakoutState *) PG_GETARG_POINTER(0);
 
+	anon_breakout_advance(state, fcinfo);
+	PG_RETURN_POINTER(state);
+}
+
+/* Count the row of a transition call; see breakout.h. */
+void
+anon_breakout_advance(BreakoutState *state, FunctionCallInfo fcinfo)
+{
+	BreakoutGroup *group;
+	float8		metric = 0.0;
+	bool		has_metric = !PG_ARGISNULL(2);
+	AnonSum		add = {0.0, 0.0};
+
 	breakout_read_settings(state, fcinfo);
 
 	if (has_metric)
@@ -268,8 +291,6 @@ anon_breakout_trans(PG_FUNCTION_ARGS)
 		anon_subjects_add(group->subjects, PG_GETARG_DATUM(5), has_metric);
 	state->rows++;
 	state->metric_rows += has_metric ? 1 : 0;
-
-	PG_RETURN_POINTER(state);
 }
 
 /* Fold the groups and settings of src into dst. */
@@ -825,4 +846,428 @@ anon_breakout_final(PG_FUNCTION_ARGS)
 		PG_RETURN_ARRAYTYPE_P(construct_empty_array(rowtype));
 	PG_RETURN_ARRAYTYPE_P(breakout_build_result((BreakoutState *) PG_GETARG_POINTER(0),
 												rowtype));
+}
+
+/*
+ * The type of argument argno of a transition call: from the call's
+ * expression, or from the function's declaration where the caller gives no
+ * expression (Citus's worker_partial_agg calls the transition function so).
+ */
+static Oid
+breakout_declared_argtype(FunctionCallInfo fcinfo, int argno)
+{
+	HeapTuple	tup;
+	Form_pg_proc proc;
+	Oid			type = InvalidOid;
+
+	if (fcinfo->flinfo->fn_expr != NULL)
+		return get_fn_expr_argtype(fcinfo->flinfo, argno);
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	if (argno < proc->pronargs)
+		type = proc->proargtypes.values[argno];
+	ReleaseSysCache(tup);
+	return type;
+}
+
+/*
+ * The expression of the aggregate's argument argno - 1 (argno counts the
+ * state), or NULL: in the aggregate's own call, or in the record that
+ * Citus's worker_partial_agg(aggregate, ROW(arguments...)) is given.
+ */
+static Node *
+breakout_arg_expr(FunctionCallInfo fcinfo, int argno)
+{
+	Aggref	   *aggref = AggGetAggref(fcinfo);
+	List	   *args;
+
+	if (aggref == NULL)
+		return NULL;
+	if (fcinfo->flinfo->fn_expr != NULL)
+		args = aggref->args;
+	else
+	{
+		TargetEntry *row;
+
+		if (list_length(aggref->args) != 2)
+			return NULL;
+		row = lsecond_node(TargetEntry, aggref->args);
+		if (!IsA(row->expr, RowExpr))
+			return NULL;
+		args = ((RowExpr *) row->expr)->args;
+		if (argno - 1 < list_length(args))
+			return (Node *) list_nth(args, argno - 1);
+		return NULL;
+	}
+	if (argno - 1 < list_length(args))
+		return (Node *) ((TargetEntry *) list_nth(args, argno - 1))->expr;
+	return NULL;
+}
+
+/*
+ * The type of a key or subject argument.  A value of a type that the
+ * declared type takes as it is (citext, varchar, char(n) or a domain given
+ * for text) keeps its own type, so that it groups by its own equality, as
+ * in the polymorphic forms.
+ */
+static Oid
+breakout_value_type(FunctionCallInfo fcinfo, int argno)
+{
+	Oid			declared = breakout_declared_argtype(fcinfo, argno);
+	Node	   *expr = breakout_arg_expr(fcinfo, argno);
+
+	if (expr != NULL && IsA(expr, RelabelType) &&
+		exprType(expr) == declared)
+		return getBaseType(exprType((Node *) ((RelabelType *) expr)->arg));
+	return declared;
+}
+
+/* Make an empty state for a transition call; see breakout.h. */
+BreakoutState *
+anon_breakout_begin(FunctionCallInfo fcinfo, MemoryContext mcxt)
+{
+	BreakoutState *state;
+	Oid			collation = PG_GET_COLLATION();
+
+	if (fcinfo->flinfo->fn_expr == NULL)
+	{
+		Node	   *expr = breakout_arg_expr(fcinfo, 1);
+
+		collation = expr ? exprCollation(expr) : InvalidOid;
+	}
+	state = breakout_state_create(mcxt, breakout_value_type(fcinfo, 1),
+								  collation,
+								  PG_NARGS() > 5 ?
+								  breakout_value_type(fcinfo, 5) : InvalidOid);
+	if (PG_NARGS() > 3)
+		state->threshold_float =
+			breakout_declared_argtype(fcinfo, 3) == FLOAT8OID;
+	if (PG_NARGS() > 4)
+		state->sensitivity_text =
+			breakout_declared_argtype(fcinfo, 4) == TEXTOID;
+	return state;
+}
+
+/* An empty state like src; see breakout.h. */
+BreakoutState *
+anon_breakout_like(BreakoutState *src, MemoryContext mcxt)
+{
+	BreakoutState *state = breakout_state_create(mcxt, src->key.type,
+												 src->key.collation,
+												 src->by_subject ?
+												 src->subject.type : InvalidOid);
+
+	state->settings_known = src->settings_known;
+	state->threshold = src->threshold;
+	state->sensitivity = src->sensitivity;
+	state->sensitivity_oid = src->sensitivity_oid;
+	return state;
+}
+
+/* Names of the sensitivities, in the order of AnonSensitivity. */
+static const char *const breakout_sensitivity_names[] = {
+	"not_sensitive", "somewhat_sensitive", "very_sensitive"
+};
+
+/* The name of a collation for messages. */
+static char *
+breakout_collation_name(Oid collation)
+{
+	char	   *name = OidIsValid(collation) ? get_collation_name(collation) : NULL;
+
+	return name ? name : "default";
+}
+
+/* Merge src into dst, refusing states of another form; see breakout.h. */
+void
+anon_breakout_merge_state(BreakoutState *dst, BreakoutState *src)
+{
+	if (dst->by_subject != src->by_subject)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot merge breakout states of different forms"),
+				 errdetail("One state counts rows, the other distinct people.")));
+	if (dst->key.type != src->key.type)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot merge breakout states of different key types"),
+				 errdetail("One state has keys of type %s, the other of type %s.",
+						   format_type_be(dst->key.type),
+						   format_type_be(src->key.type))));
+	if (dst->key.collation != src->key.collation)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot merge breakout states of different collations"),
+				 errdetail("One state compares keys under collation %s, the other under %s.",
+						   breakout_collation_name(dst->key.collation),
+						   breakout_collation_name(src->key.collation))));
+	if (dst->by_subject && dst->subject.type != src->subject.type)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot merge breakout states of different subject types"),
+				 errdetail("One state counts people of type %s, the other of type %s.",
+						   format_type_be(dst->subject.type),
+						   format_type_be(src->subject.type))));
+	if (dst->settings_known && src->settings_known &&
+		(dst->threshold != src->threshold ||
+		 dst->sensitivity != src->sensitivity))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot merge breakout states of different thresholds or sensitivities"),
+				 errdetail("One state has threshold %d and sensitivity %s, the other threshold %d and sensitivity %s.",
+						   dst->threshold,
+						   breakout_sensitivity_names[dst->sensitivity],
+						   src->threshold,
+						   breakout_sensitivity_names[src->sensitivity])));
+	breakout_merge(dst, src);
+}
+
+/* Write a type as its schema and name. */
+static void
+breakout_write_type(StringInfo buf, Oid type)
+{
+	HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(type));
+	Form_pg_type typ;
+	const char *nsp;
+	const char *name;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for type %u", type);
+	typ = (Form_pg_type) GETSTRUCT(tup);
+	nsp = get_namespace_name(typ->typnamespace);
+	name = pstrdup(NameStr(typ->typname));
+	ReleaseSysCache(tup);
+	pq_sendint32(buf, strlen(nsp));
+	pq_sendbytes(buf, nsp, strlen(nsp));
+	pq_sendint32(buf, strlen(name));
+	pq_sendbytes(buf, name, strlen(name));
+}
+
+/* Read a name written by breakout_write_type (at most NAMEDATALEN - 1 bytes). */
+static char *
+breakout_read_name(AnonReader *r)
+{
+	int32		len = anon_read_int32(r);
+	const char *bytes;
+
+	if (len < 0 || len >= NAMEDATALEN)
+		anon_read_fail(r, "A type or collation name is too long.");
+	bytes = anon_read_bytes(r, len);
+	if (!pg_verifymbstr(bytes, len, true))
+		anon_read_fail(r, "A type or collation name is not valid in the server encoding.");
+	return pnstrdup(bytes, len);
+}
+
+/* Read a type written by breakout_write_type; error 42704 if it is not here. */
+static Oid
+breakout_read_type(AnonReader *r)
+{
+	char	   *nsp = breakout_read_name(r);
+	char	   *name = breakout_read_name(r);
+	Oid			nspid = get_namespace_oid(nsp, true);
+	Oid			type = InvalidOid;
+
+	if (OidIsValid(nspid))
+		type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+							   CStringGetDatum(name), ObjectIdGetDatum(nspid));
+	if (!OidIsValid(type))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("type \"%s.%s\" of a breakout state does not exist", nsp, name)));
+	return type;
+}
+
+/*
+ * Write a state in its portable form: types and the collation by name,
+ * the sensitivity by its place in the enum, keys and subjects as
+ * anon_key_send writes them; see breakout.h.
+ */
+void
+anon_breakout_write(StringInfo buf, BreakoutState *state)
+{
+	bgroup_iterator it;
+	BreakoutGroup *g;
+	int			nest;
+
+	pq_sendbyte(buf, state->by_subject ? 2 : 1);
+	breakout_write_type(buf, state->key.type);
+	if (state->key.collation == DEFAULT_COLLATION_OID ||
+		!OidIsValid(state->key.collation))
+		pq_sendbyte(buf, 0);
+	else
+	{
+		HeapTuple	tup = SearchSysCache1(COLLOID,
+										  ObjectIdGetDatum(state->key.collation));
+		Form_pg_collation coll;
+		const char *nsp;
+		const char *name;
+
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for collation %u", state->key.collation);
+		coll = (Form_pg_collation) GETSTRUCT(tup);
+		nsp = get_namespace_name(coll->collnamespace);
+		name = pstrdup(NameStr(coll->collname));
+		ReleaseSysCache(tup);
+		pq_sendbyte(buf, 1);
+		pq_sendint32(buf, strlen(nsp));
+		pq_sendbytes(buf, nsp, strlen(nsp));
+		pq_sendint32(buf, strlen(name));
+		pq_sendbytes(buf, name, strlen(name));
+	}
+	if (state->by_subject)
+		breakout_write_type(buf, state->subject.type);
+	pq_sendint32(buf, state->threshold);
+	pq_sendbyte(buf, state->sensitivity);
+	pq_sendint64(buf, state->rows);
+	pq_sendint64(buf, state->metric_rows);
+
+	nest = anon_portable_settings();
+	breakout_send_group(buf, state, &state->nullgroup, false);
+	pq_sendint64(buf, state->groups->members);
+	bgroup_start_iterate(state->groups, &it);
+	while ((g = bgroup_iterate(state->groups, &it)) != NULL)
+		breakout_send_group(buf, state, g, true);
+	AtEOXact_GUC(true, nest);
+}
+
+/*
+ * Read one group's counts (and subjects, into g->subjects if by subject),
+ * checked.
+ */
+static void
+breakout_read_counts(AnonReader *r, BreakoutState *state, BreakoutGroup *g)
+{
+	g->rows = anon_read_int64(r);
+	g->metric_rows = anon_read_int64(r);
+	g->sum.sum = anon_read_float8(r);
+	g->sum.comp = anon_read_float8(r);
+	if (g->rows < 0 || g->metric_rows < 0 || g->metric_rows > g->rows)
+		anon_read_fail(r, "A group's counts are negative or inconsistent.");
+	if (!isfinite(g->sum.sum) || !isfinite(g->sum.comp))
+		anon_read_fail(r, "A group's sum is not finite.");
+	if (state->by_subject)
+	{
+		uint8		has = anon_read_byte(r);
+
+		if (has > 1)
+			anon_read_fail(r, "A group's flag is neither 0 nor 1.");
+		if (has)
+		{
+			if (g->subjects == NULL)
+				g->subjects = anon_subjects_create(&state->subject, state->mcxt);
+			anon_subjects_read(r, g->subjects);
+			if (anon_subjects_count(g->subjects, false) > g->rows)
+				anon_read_fail(r, "A group has more people than rows.");
+		}
+	}
+}
+
+/* Read a state written by anon_breakout_write, checked; see breakout.h. */
+BreakoutState *
+anon_breakout_read(AnonReader *r, MemoryContext mcxt)
+{
+	BreakoutState *state;
+	uint8		form = anon_read_byte(r);
+	Oid			keytype;
+	Oid			collation = InvalidOid;
+	Oid			subjecttype = InvalidOid;
+	int32		threshold;
+	uint8		sensitivity;
+	int64		ngroups;
+	int64		rows = 0;
+	int64		metric_rows = 0;
+	int			nest;
+
+	if (form != 1 && form != 2)
+		anon_read_fail(r, "The state's form is unknown.");
+	keytype = breakout_read_type(r);
+	switch (anon_read_byte(r))
+	{
+		case 0:
+			break;
+		case 1:
+			{
+				char	   *nsp = breakout_read_name(r);
+				char	   *name = breakout_read_name(r);
+
+				collation = get_collation_oid(list_make2(makeString(nsp),
+														 makeString(name)),
+											  false);
+				break;
+			}
+		default:
+			anon_read_fail(r, "The state's collation flag is neither 0 nor 1.");
+	}
+	if (form == 2)
+		subjecttype = breakout_read_type(r);
+	state = breakout_state_create(mcxt, keytype, collation, subjecttype);
+
+	threshold = anon_read_int32(r);
+	sensitivity = anon_read_byte(r);
+	if (threshold < 1)
+		anon_read_fail(r, "The state's threshold is below 1.");
+	if (sensitivity > ANON_VERY_SENSITIVE)
+		anon_read_fail(r, "The state's sensitivity is unknown.");
+	state->settings_known = true;
+	state->threshold = threshold;
+	state->sensitivity = (AnonSensitivity) sensitivity;
+	state->sensitivity_oid = InvalidOid;
+	state->rows = anon_read_int64(r);
+	state->metric_rows = anon_read_int64(r);
+
+	nest = anon_portable_settings();
+	if (state->by_subject)
+		state->nullgroup.subjects = NULL;
+	breakout_read_counts(r, state, &state->nullgroup);
+	if (state->by_subject && state->nullgroup.rows > 0 &&
+		state->nullgroup.subjects == NULL)
+		state->nullgroup.subjects = anon_subjects_create(&state->subject,
+														 state->mcxt);
+	rows += state->nullgroup.rows;
+	metric_rows += state->nullgroup.metric_rows;
+	ngroups = anon_read_int64(r);
+	/* each group takes at least 37 bytes */
+	if (ngroups < 0 || ngroups > (r->end - r->cur) / 37)
+		anon_read_fail(r, "The state's count of groups does not match its length.");
+	for (int64 i = 0; i < ngroups; i++)
+	{
+		BreakoutGroup counts = {0};
+		BreakoutGroup *g;
+		bool		found;
+		Datum		key;
+
+		breakout_read_counts(r, state, &counts);
+		if (counts.rows == 0)
+			anon_read_fail(r, "A group has no row.");
+		key = anon_key_read(r, &state->key);
+		g = bgroup_insert(state->groups, key, &found);
+		if (found)
+			anon_read_fail(r, "A key appears twice in the state.");
+		g->key = anon_key_copy(&state->key, state->mcxt, key);
+		g->rows = counts.rows;
+		g->metric_rows = counts.metric_rows;
+		g->sum = counts.sum;
+		g->subjects = counts.subjects ? counts.subjects :
+			(state->by_subject ?
+			 anon_subjects_create(&state->subject, state->mcxt) : NULL);
+		rows += g->rows;
+		metric_rows += g->metric_rows;
+	}
+	AtEOXact_GUC(true, nest);
+	if (r->cur != r->end)
+		anon_read_fail(r, "The state has bytes after its end.");
+	if (rows != state->rows || metric_rows != state->metric_rows)
+		anon_read_fail(r, "The state's totals are not the sums of its groups.");
+	return state;
+}
+
+/* The groups of a state that may be shown; see breakout.h. */
+ArrayType *
+anon_breakout_groups(BreakoutState *state, Oid rowtype)
+{
+	/* anonymize.min_threshold may be higher here than where it was made */
+	anon_check_threshold(state->threshold);
+	return breakout_build_result(state, rowtype);
 }

@@ -15,6 +15,8 @@
 #include "catalog/pg_enum.h"
 #include "catalog/pg_type.h"
 #include "libpq/pqformat.h"
+#include "mb/pg_wchar.h"
+#include "port/pg_bswap.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -202,6 +204,110 @@ anon_key_recv(StringInfo buf, AnonKeyType *kt)
 		memcpy(copy, bytes, len);
 		return PointerGetDatum(copy);
 	}
+	str = pnstrdup(bytes, len);
+	value = InputFunctionCall(&kt->in_fn, str, kt->ioparam, -1);
+	pfree(str);
+	return value;
+}
+
+/* Refuse the bytes being read as no valid breakout state; see keys.h. */
+void
+anon_read_fail(AnonReader *r, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(r->errcode),
+			 errmsg("malformed breakout state"),
+			 errdetail("%s", detail)));
+}
+
+/* The next len bytes; see keys.h. */
+const char *
+anon_read_bytes(AnonReader *r, int64 len)
+{
+	const char *p = r->cur;
+
+	if (len < 0 || len > r->end - r->cur)
+		anon_read_fail(r, "The state ends too early.");
+	r->cur += len;
+	return p;
+}
+
+/* The next byte. */
+uint8
+anon_read_byte(AnonReader *r)
+{
+	return (uint8) *anon_read_bytes(r, 1);
+}
+
+/* The next 4-byte integer, in network byte order. */
+int32
+anon_read_int32(AnonReader *r)
+{
+	uint32		v;
+
+	memcpy(&v, anon_read_bytes(r, 4), 4);
+	return (int32) pg_ntoh32(v);
+}
+
+/* The next 8-byte integer, in network byte order. */
+int64
+anon_read_int64(AnonReader *r)
+{
+	uint64		v;
+
+	memcpy(&v, anon_read_bytes(r, 8), 8);
+	return (int64) pg_ntoh64(v);
+}
+
+/* The next float8, as pq_sendfloat8 writes it. */
+float8
+anon_read_float8(AnonReader *r)
+{
+	union
+	{
+		float8		f;
+		int64		i;
+	}			u;
+
+	u.i = anon_read_int64(r);
+	return u.f;
+}
+
+/* Read a value written by anon_key_send, checked; see keys.h. */
+Datum
+anon_key_read(AnonReader *r, AnonKeyType *kt)
+{
+	int32		len;
+	const char *bytes;
+	char	   *str;
+	Datum		value;
+
+	if (kt->fast == ANON_KEY_INTEGER)
+	{
+		int64		v = anon_read_int64(r);
+
+		if ((kt->type == INT2OID && (v < PG_INT16_MIN || v > PG_INT16_MAX)) ||
+			(kt->type == INT4OID && (v < PG_INT32_MIN || v > PG_INT32_MAX)) ||
+			(kt->type == OIDOID && (v < 0 || v > PG_UINT32_MAX)))
+			anon_read_fail(r, "A key or subject is out of the range of its type.");
+		return (Datum) v;
+	}
+	len = anon_read_int32(r);
+	bytes = anon_read_bytes(r, len);
+	if (kt->fast == ANON_KEY_BYTES && kt->typlen != -1)
+	{
+		char	   *copy;
+
+		if (len != kt->typlen)
+			anon_read_fail(r, "A key or subject has the wrong length for its type.");
+		copy = palloc(len);
+		memcpy(copy, bytes, len);
+		return PointerGetDatum(copy);
+	}
+	if (!pg_verifymbstr(bytes, len, true))
+		anon_read_fail(r, "A key or subject is not valid in the server encoding.");
+	if (kt->fast == ANON_KEY_BYTES)
+		return PointerGetDatum(cstring_to_text_with_len(bytes, len));
 	str = pnstrdup(bytes, len);
 	value = InputFunctionCall(&kt->in_fn, str, kt->ioparam, -1);
 	pfree(str);
@@ -531,5 +637,33 @@ anon_subjects_recv(StringInfo buf, SubjectSet *set)
 		bool		with_metric = pq_getmsgbyte(buf) != 0;
 
 		anon_subjects_add(set, anon_key_recv(buf, set->kt), with_metric);
+	}
+}
+
+/* Read the subjects written by anon_subjects_send into a set, checked. */
+void
+anon_subjects_read(AnonReader *r, SubjectSet *set)
+{
+	int64		n = anon_read_int64(r);
+
+	/* each subject takes at least 5 bytes */
+	if (n < 0 || n > (r->end - r->cur) / 5)
+		anon_read_fail(r, "A group's count of subjects does not match the state's length.");
+	for (int64 i = 0; i < n; i++)
+	{
+		uint8		with_metric = anon_read_byte(r);
+		bool		found;
+		Datum		subject;
+		SubjectEntry *e;
+
+		if (with_metric > 1)
+			anon_read_fail(r, "A subject's flag is neither 0 nor 1.");
+		subject = anon_key_read(r, set->kt);
+		e = subjset_insert(set->hash, subject, &found);
+		if (found)
+			anon_read_fail(r, "A subject appears twice in a group.");
+		e->subject = anon_key_copy(set->kt, set->mcxt, subject);
+		e->with_metric = with_metric;
+		set->with_metric += with_metric;
 	}
 }

@@ -145,6 +145,33 @@ extern void anon_key_send(StringInfo buf, AnonKeyType *kt, Datum value);
 extern Datum anon_key_recv(StringInfo buf, AnonKeyType *kt);
 
 /*
+ * A reader of bytes that come from outside the server (a breakout state
+ * given as text or in binary form): every read is bounded by the end of the
+ * bytes, and bytes that are not a valid state raise errcode (22P02 for text,
+ * 22P03 for binary input) with the message "malformed breakout state".
+ */
+typedef struct AnonReader
+{
+	const char *cur;
+	const char *end;
+	int			errcode;
+} AnonReader;
+
+extern void anon_read_fail(AnonReader *r, const char *detail) pg_attribute_noreturn();
+extern const char *anon_read_bytes(AnonReader *r, int64 len);
+extern uint8 anon_read_byte(AnonReader *r);
+extern int32 anon_read_int32(AnonReader *r);
+extern int64 anon_read_int64(AnonReader *r);
+extern float8 anon_read_float8(AnonReader *r);
+
+/*
+ * Read a value written by anon_key_send, checking it: integers in their
+ * type's range, text in the server encoding, uuid of 16 bytes, others read
+ * by their type's input function (call under anon_portable_settings).
+ */
+extern Datum anon_key_read(AnonReader *r, AnonKeyType *kt);
+
+/*
  * Fix the settings that change the text form of values, so that it reads
  * back to an equal value anywhere; returns the nest level for AtEOXact_GUC.
  */
@@ -286,5 +313,6 @@ extern void anon_subjects_merge(SubjectSet *dst, SubjectSet *src);
 extern int64 anon_subjects_count(SubjectSet *set, bool basic);
 extern void anon_subjects_send(StringInfo buf, SubjectSet *set);
 extern void anon_subjects_recv(StringInfo buf, SubjectSet *set);
+extern void anon_subjects_read(AnonReader *r, SubjectSet *set);
 
 #endif							/* ANONYMIZE_KEYS_H */

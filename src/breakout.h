@@ -1,0 +1,46 @@
+/*-------------------------------------------------------------------------
+ *
+ * breakout.h
+ *	  The one-field breakout's state as the type anonymize.breakout_state
+ *	  sees it (see breakout_state.c): made, advanced, merged, written, read
+ *	  and decided here, in breakout.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ANONYMIZE_BREAKOUT_H
+#define ANONYMIZE_BREAKOUT_H
+
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/array.h"
+
+#include "keys.h"
+
+typedef struct BreakoutState BreakoutState;
+
+/*
+ * An empty state for a call of a transition function of the type's
+ * aggregates: (state, key, metric [, threshold [, sensitivity [, subject]]]).
+ * Types come from the call, or, where the caller gives no expression (Citus
+ * on a worker), from the function's declaration.
+ */
+extern BreakoutState *anon_breakout_begin(FunctionCallInfo fcinfo,
+										  MemoryContext mcxt);
+
+/* Count the row of a transition call in the state. */
+extern void anon_breakout_advance(BreakoutState *state, FunctionCallInfo fcinfo);
+
+/* An empty state of the same form and settings as src, in mcxt. */
+extern BreakoutState *anon_breakout_like(BreakoutState *src, MemoryContext mcxt);
+
+/* Merge src into dst; error 22023 if they are not of one form and settings. */
+extern void anon_breakout_merge_state(BreakoutState *dst, BreakoutState *src);
+
+/* Write a state in its portable form; read one back, checked, into mcxt. */
+extern void anon_breakout_write(StringInfo buf, BreakoutState *state);
+extern BreakoutState *anon_breakout_read(AnonReader *r, MemoryContext mcxt);
+
+/* Apply the threshold rule: the anonymize.breakout_group[] of a state. */
+extern ArrayType *anon_breakout_groups(BreakoutState *state, Oid rowtype);
+
+#endif							/* ANONYMIZE_BREAKOUT_H */
