@@ -91,6 +91,7 @@ struct BreakoutState
 	AnonKeyType subject;
 
 	bool		settings_known; /* threshold and sensitivity are set */
+	bool		threshold_deferred; /* 0: anonymize.threshold where decided */
 	int32		threshold;
 	AnonSensitivity sensitivity;
 	Oid			sensitivity_oid;	/* enum value they came from, or 0 */
@@ -154,7 +155,7 @@ breakout_arg_types(BreakoutState *state, FunctionCallInfo fcinfo)
 static void
 breakout_read_settings(BreakoutState *state, FunctionCallInfo fcinfo)
 {
-	int32		threshold = anon_threshold;
+	int32		threshold = state->threshold_deferred ? 0 : anon_threshold;
 	Oid			sens_oid = InvalidOid;
 
 	if (PG_NARGS() > 3)
@@ -194,7 +195,8 @@ breakout_read_settings(BreakoutState *state, FunctionCallInfo fcinfo)
 		return;
 	}
 
-	anon_check_threshold(threshold);
+	if (!state->threshold_deferred)
+		anon_check_threshold(threshold);
 	state->threshold = threshold;
 	state->sensitivity_oid = sens_oid;
 	state->sensitivity = OidIsValid(sens_oid) ?
@@ -604,6 +606,7 @@ typedef struct BreakoutUnion
 	BreakoutState *state;
 	BreakoutItem *items;
 	bool		basic;
+	int32		k;				/* the threshold applied */
 } BreakoutUnion;
 
 /* Distinct subjects over the groups with status ANON_GROUPED. */
@@ -652,7 +655,7 @@ breakout_counts(BreakoutState *state, BreakoutUnion *u, int n, int64 *counts)
 	 */
 	for (int i = 0; i < n; i++)
 		total = Max(total, counts[i]);
-	if (total < state->threshold)
+	if (total < u->k)
 		total = breakout_bucket_subjects(u, n, NULL);
 	return total;
 }
@@ -676,7 +679,7 @@ breakout_bucket_metric_count(BreakoutState *state, BreakoutUnion *u, int n,
 	if (state->by_subject)
 	{
 		/* people in two merged groups count once */
-		BreakoutUnion people = {u->state, u->items, true};
+		BreakoutUnion people = {u->state, u->items, true, u->k};
 
 		return breakout_bucket_subjects(&people, n, status);
 	}
@@ -698,7 +701,7 @@ breakout_protect_sums(BreakoutState *state, BreakoutUnion *u, int n,
 					  const AnonStatus *status, bool *show, bool *bucket_show)
 {
 	int64	   *mc = palloc(sizeof(int64) * Max(n, 1));
-	int64		k = state->threshold;
+	int64		k = u->k;
 	int64		bucket_mc = breakout_bucket_metric_count(state, u, n, status);
 	bool		grouped = false;
 	int64		total = 0;
@@ -776,7 +779,7 @@ breakout_bucket_row(BreakoutState *state, BreakoutUnion *u, int n,
 
 /* Apply the threshold rule to a state and build the breakout_group array. */
 static ArrayType *
-breakout_build_result(BreakoutState *state, Oid rowtype)
+breakout_build_result(BreakoutState *state, Oid rowtype, int32 k)
 {
 	bool		basic = anon_mode == ANON_MODE_BASIC;
 	TupleDesc	tupdesc = lookup_rowtype_tupdesc_copy(rowtype, -1);
@@ -786,7 +789,7 @@ breakout_build_result(BreakoutState *state, Oid rowtype)
 	AnonStatus *status = palloc(sizeof(AnonStatus) * Max(n, 1));
 	Datum	   *rows = palloc(sizeof(Datum) * (n + 1));
 	bool	   *show = palloc(sizeof(bool) * Max(n, 1));
-	BreakoutUnion u = {state, items, basic};
+	BreakoutUnion u = {state, items, basic, k};
 	int64		total;
 	int			nrows = 0;
 	bool		grouped = false;
@@ -797,7 +800,7 @@ breakout_build_result(BreakoutState *state, Oid rowtype)
 
 	total = breakout_counts(state, &u, n, counts);
 	/* under the threshold in total, nothing is shown: no label either */
-	if (!anon_apply_threshold(n, counts, total, state->threshold,
+	if (!anon_apply_threshold(n, counts, total, k,
 							  basic ? ANON_SOMEWHAT_SENSITIVE : state->sensitivity,
 							  state->by_subject ? breakout_bucket_subjects : NULL,
 							  &u, status))
@@ -838,14 +841,15 @@ Datum
 anon_breakout_final(PG_FUNCTION_ARGS)
 {
 	Oid			rowtype = get_element_type(get_fn_expr_rettype(fcinfo->flinfo));
+	BreakoutState *state;
 
 	anon_agg_context(fcinfo, "anonymized_breakout");
 	if (!OidIsValid(rowtype))
 		elog(ERROR, "could not determine the result type of anonymized_breakout");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_ARRAYTYPE_P(construct_empty_array(rowtype));
-	PG_RETURN_ARRAYTYPE_P(breakout_build_result((BreakoutState *) PG_GETARG_POINTER(0),
-												rowtype));
+	state = (BreakoutState *) PG_GETARG_POINTER(0);
+	PG_RETURN_ARRAYTYPE_P(breakout_build_result(state, rowtype, state->threshold));
 }
 
 /*
@@ -941,6 +945,11 @@ anon_breakout_begin(FunctionCallInfo fcinfo, MemoryContext mcxt)
 								  collation,
 								  PG_NARGS() > 5 ?
 								  breakout_value_type(fcinfo, 5) : InvalidOid);
+	/*
+	 * Without a threshold argument the threshold is anonymize.threshold where
+	 * the state is decided: on Citus the coordinator's, not a worker's.
+	 */
+	state->threshold_deferred = PG_NARGS() <= 3;
 	if (PG_NARGS() > 3)
 		state->threshold_float =
 			breakout_declared_argtype(fcinfo, 3) == FLOAT8OID;
@@ -960,6 +969,7 @@ anon_breakout_like(BreakoutState *src, MemoryContext mcxt)
 												 src->subject.type : InvalidOid);
 
 	state->settings_known = src->settings_known;
+	state->threshold_deferred = src->threshold_deferred;
 	state->threshold = src->threshold;
 	state->sensitivity = src->sensitivity;
 	state->sensitivity_oid = src->sensitivity_oid;
@@ -1206,11 +1216,12 @@ anon_breakout_read(AnonReader *r, MemoryContext mcxt)
 
 	threshold = anon_read_int32(r);
 	sensitivity = anon_read_byte(r);
-	if (threshold < 1)
-		anon_read_fail(r, "The state's threshold is below 1.");
+	if (threshold < 0)
+		anon_read_fail(r, "The state's threshold is negative.");
 	if (sensitivity > ANON_VERY_SENSITIVE)
 		anon_read_fail(r, "The state's sensitivity is unknown.");
 	state->settings_known = true;
+	state->threshold_deferred = threshold == 0;
 	state->threshold = threshold;
 	state->sensitivity = (AnonSensitivity) sensitivity;
 	state->sensitivity_oid = InvalidOid;
@@ -1267,7 +1278,9 @@ anon_breakout_read(AnonReader *r, MemoryContext mcxt)
 ArrayType *
 anon_breakout_groups(BreakoutState *state, Oid rowtype)
 {
+	int32		k = state->threshold_deferred ? anon_threshold : state->threshold;
+
 	/* anonymize.min_threshold may be higher here than where it was made */
-	anon_check_threshold(state->threshold);
-	return breakout_build_result(state, rowtype);
+	anon_check_threshold(k);
+	return breakout_build_result(state, rowtype, k);
 }
