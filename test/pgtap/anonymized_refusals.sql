@@ -1,7 +1,7 @@
 -- What a role with anonymized access may not do with an anonymized table,
 -- with the SQLSTATE it gets (42501), and what it may.
 BEGIN;
-SELECT plan(53);
+SELECT plan(56);
 
 CREATE ROLE tap_bi;
 CREATE SCHEMA tap_bi_own AUTHORIZATION tap_bi;
@@ -105,6 +105,13 @@ SELECT throws_ok($$SELECT * FROM tap_bi_own.rows_sql()$$, '42501', NULL, 'a SQL 
 SELECT throws_ok($$SELECT * FROM tap_bi_own.rows_plpgsql()$$, '42501', NULL, 'a PL/pgSQL function of the role');
 SELECT throws_ok($$SELECT tap_bi_own.count_plpgsql()$$, '42501', NULL, 'a scalar subquery in PL/pgSQL');
 SELECT throws_ok($$CREATE VIEW tap_bi_own.v AS SELECT * FROM public.tap_responses$$, '42501', NULL, 'a view over the rows');
+-- a breakout's state holds the raw counts and sums of every group
+SELECT throws_ok($$SELECT anonymize.breakout_partial(dept, score, 5, 'very_sensitive') FROM tap_responses$$,
+	'42501', NULL, 'breakout_partial (a state of raw counts)');
+SELECT throws_ok($$SELECT anonymize.breakout_groups(anonymize.breakout_partial(dept, score, 5, 'very_sensitive'))
+                   FROM tap_responses$$, '42501', NULL, 'breakout_groups of breakout_partial');
+SELECT throws_ok($$SELECT tenure, anonymize.breakout_partial(dept, score, 5, 'very_sensitive') FROM tap_responses
+                   GROUP BY tenure$$, '42501', NULL, 'breakout_partial by a GROUP BY');
 RESET ROLE;
 
 SELECT * FROM finish();
