@@ -22,3 +22,8 @@ INSERT INTO dump_survey SELECT CASE WHEN i <= 6 THEN 'Sales' WHEN i <= 8 THEN 'E
 SELECT anonymize.label('dump_survey', 'dept', 'very_sensitive');
 SELECT anonymize.set_threshold('dump_survey', 3);
 SELECT anonymize.grant_anonymized('dump_survey', 'dump_bi');
+-- Rollups: a table of breakout states, by people (pseudonyms); restored, it
+-- answers the same.
+CREATE TABLE dump_rollup AS
+	SELECT id % 3 AS part, anonymize.breakout_partial(kind, id, 2, 'very_sensitive', user_id) AS state
+	FROM dump_events GROUP BY 1;
