@@ -11,7 +11,7 @@ CREATE TYPE @extschema@.breakout_state;
 CREATE FUNCTION @extschema@.breakout_state_in(cstring)
 RETURNS @extschema@.breakout_state
 AS 'MODULE_PATHNAME', 'anon_bstate_in'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION @extschema@.breakout_state_out(@extschema@.breakout_state)
 RETURNS cstring
 AS 'MODULE_PATHNAME', 'anon_bstate_out'
@@ -19,7 +19,7 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION @extschema@.breakout_state_recv(internal)
 RETURNS @extschema@.breakout_state
 AS 'MODULE_PATHNAME', 'anon_bstate_recv'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION @extschema@.breakout_state_send(@extschema@.breakout_state)
 RETURNS bytea
 AS 'MODULE_PATHNAME', 'anon_bstate_send'
@@ -33,6 +33,14 @@ CREATE TYPE @extschema@.breakout_state (
 	INTERNALLENGTH = VARIABLE,
 	STORAGE = extended
 );
+COMMENT ON FUNCTION @extschema@.breakout_state_in(cstring) IS
+	'input function of breakout_state: "abs1:" and base64, checked';
+COMMENT ON FUNCTION @extschema@.breakout_state_out(@extschema@.breakout_state) IS
+	'output function of breakout_state';
+COMMENT ON FUNCTION @extschema@.breakout_state_recv(internal) IS
+	'binary input function of breakout_state, checked';
+COMMENT ON FUNCTION @extschema@.breakout_state_send(@extschema@.breakout_state) IS
+	'binary output function of breakout_state';
 COMMENT ON TYPE @extschema@.breakout_state IS
 	'state of a one-field breakout: raw counts, sums and people of every group (as sensitive as the rows)';
 
@@ -40,7 +48,7 @@ CREATE FUNCTION @extschema@.breakout_state_combine(@extschema@.breakout_state,
 	@extschema@.breakout_state)
 RETURNS @extschema@.breakout_state
 AS 'MODULE_PATHNAME', 'anon_bstate_combine'
-LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.breakout_state_combine(@extschema@.breakout_state,
 	@extschema@.breakout_state) IS
 	'combine function of the breakout_state aggregates, transition function of breakout_merge';
@@ -96,6 +104,8 @@ BEGIN
 				SFUNC = @extschema@.breakout_state_trans, STYPE = @extschema@.breakout_state,
 				FINALFUNC = @extschema@.breakout_state_final, FINALFUNC_MODIFY = READ_ONLY,
 				COMBINEFUNC = @extschema@.breakout_state_combine, PARALLEL = SAFE)$f$, args);
+			EXECUTE format($f$COMMENT ON AGGREGATE @extschema@.anonymized_breakout(%s)
+				IS 'metric by key with no group under the threshold shown alone (state breakout_state)'$f$, sig);
 			IF i = 3 THEN
 				EXECUTE format($f$CREATE AGGREGATE @extschema@.breakout_partial(%s) (
 					SFUNC = @extschema@.breakout_state_trans, STYPE = @extschema@.breakout_state,
@@ -117,6 +127,8 @@ BEGIN
 				SFUNC = @extschema@.breakout_state_trans, STYPE = @extschema@.breakout_state,
 				FINALFUNC = @extschema@.breakout_state_final, FINALFUNC_MODIFY = READ_ONLY,
 				COMBINEFUNC = @extschema@.breakout_state_combine, PARALLEL = SAFE)$f$, args);
+			EXECUTE format($f$COMMENT ON AGGREGATE @extschema@.anonymized_breakout(%s)
+				IS 'metric by key with no group under the threshold of distinct subjects shown alone (state breakout_state)'$f$, sig);
 			EXECUTE format($f$CREATE AGGREGATE @extschema@.breakout_partial(%s) (
 				SFUNC = @extschema@.breakout_state_trans, STYPE = @extschema@.breakout_state,
 				COMBINEFUNC = @extschema@.breakout_state_combine, PARALLEL = SAFE)$f$, args);

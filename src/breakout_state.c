@@ -75,8 +75,11 @@ PG_FUNCTION_INFO_V1(anon_bstate_groups);
 static BreakoutStateEOH *
 bstate_new(MemoryContext parent)
 {
+	/* starting small: a GROUP BY makes one state per group */
 	MemoryContext cxt = AllocSetContextCreate(parent, "breakout_state",
-											  ALLOCSET_DEFAULT_SIZES);
+											  ALLOCSET_SMALL_MINSIZE,
+											  ALLOCSET_SMALL_INITSIZE,
+											  ALLOCSET_DEFAULT_MAXSIZE);
 	BreakoutStateEOH *eoh = MemoryContextAllocZero(cxt, sizeof(BreakoutStateEOH));
 
 	EOH_init_header(&eoh->hdr, &bstate_methods, cxt);
