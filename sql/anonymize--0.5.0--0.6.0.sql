@@ -140,3 +140,95 @@ END
 $$;
 
 -- END breakout_state
+
+-- BEGIN distribute
+
+CREATE FUNCTION @extschema@.key_check()
+RETURNS text
+AS 'MODULE_PATHNAME', 'anon_key_check'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION @extschema@.key_check() FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.key_check() IS
+	'the key id of this database''s key, its file read and verified now (superuser only)';
+
+-- On a Citus coordinator: check that every node has this version and the
+-- same key (by key id, never the key), and say how to fix a node that has
+-- not.  Read-only, so calling it again is harmless.
+CREATE FUNCTION @extschema@.distribute()
+RETURNS TABLE (node text, version text, key_id text)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $f$
+DECLARE
+	my_key text;
+	my_version text := (SELECT extversion FROM pg_extension WHERE extname = 'anonymize');
+	problems text[] := '{}';
+	r record;
+	parts text[];
+BEGIN
+	IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+		RAISE EXCEPTION 'must be superuser to distribute anonymize'
+			USING ERRCODE = '42501';
+	END IF;
+	IF to_regproc('pg_catalog.run_command_on_workers') IS NULL
+	   OR to_regproc('pg_catalog.citus_is_coordinator') IS NULL THEN
+		RAISE EXCEPTION 'Citus is not installed in this database'
+			USING ERRCODE = '55000',
+			      HINT = 'anonymize.distribute() checks the nodes of a Citus cluster; a single server needs nothing.';
+	END IF;
+	IF NOT citus_is_coordinator() THEN
+		RAISE EXCEPTION 'anonymize.distribute() must run on the coordinator'
+			USING ERRCODE = '55000';
+	END IF;
+	my_key := @extschema@.key_check();
+	node := 'coordinator';
+	version := my_version;
+	key_id := my_key;
+	RETURN NEXT;
+	FOR r IN
+		SELECT w.nodename, w.nodeport, w.success, w.result
+		FROM run_command_on_workers(
+			$q$SELECT coalesce((SELECT extversion FROM pg_catalog.pg_extension
+			                    WHERE extname = 'anonymize'), '-')
+			          || ' ' || coalesce(@extschema@.key_check(), '-')$q$) AS w
+		ORDER BY w.nodename, w.nodeport
+	LOOP
+		node := r.nodename || ':' || r.nodeport;
+		IF NOT r.success THEN
+			IF r.result LIKE '%secret key of anonymize is missing%' THEN
+				problems := problems || format('%s has no key file for key id %s.', node, my_key);
+			ELSIF r.result LIKE '%schema "anonymize" does not exist%'
+			      OR r.result LIKE '%function%key_check%does not exist%' THEN
+				problems := problems || format('%s does not have anonymize %s.', node, my_version);
+			ELSE
+				problems := problems || format('%s: %s', node, r.result);
+			END IF;
+			CONTINUE;
+		END IF;
+		parts := string_to_array(r.result, ' ');
+		version := parts[1];
+		key_id := parts[2];
+		IF version IS DISTINCT FROM my_version THEN
+			problems := problems || format('%s has anonymize %s, the coordinator %s.', node, version, my_version);
+		ELSIF key_id IS DISTINCT FROM my_key THEN
+			problems := problems || format('%s has key id %s, the coordinator %s.', node, key_id, my_key);
+		END IF;
+		RETURN NEXT;
+	END LOOP;
+	IF cardinality(problems) > 0 THEN
+		RAISE EXCEPTION 'anonymize is not the same on every node'
+			USING ERRCODE = '55000',
+			      DETAIL = array_to_string(problems, ' '),
+			      HINT = 'Install the same version of anonymize on every node. Give every node the coordinator''s key: '
+			             'SELECT encode(anonymize.export_key(), ''hex'') on the coordinator, then on each node named '
+			             '(before it holds protected rows) SELECT anonymize.import_key(decode(''<that hex>'', ''hex''), force => true); '
+			             'or copy the file anonymize/' || my_key || '.key of the coordinator''s data directory into the '
+			             'node''s, mode 0600, where the node has key id ' || my_key || ' already. Then call anonymize.distribute() again.';
+	END IF;
+END
+$f$;
+REVOKE ALL ON FUNCTION @extschema@.distribute() FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.distribute() IS
+	'on a Citus coordinator: check that every node has this version of anonymize and the same key';
+
+-- END distribute

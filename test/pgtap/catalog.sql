@@ -57,7 +57,7 @@ SELECT is((
 	JOIN pg_depend AS d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
 	JOIN pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'anonymize'
 	WHERE p.proparallel = 'u'),
-	'anonymized_query, anonymized_query, canonical_condition, export_key, forget, grant_anonymized, guard, import_key, '
+	'anonymized_query, anonymized_query, canonical_condition, distribute, export_key, forget, grant_anonymized, guard, import_key, key_check, '
 	'label, label_subject, protect, protect_trigger, refuse_policy_change, replace_secret, revoke_anonymized, '
 	'set_tenant_policy, set_threshold, unregister_dropped',
 	'the functions that write, run DDL or run queries are PARALLEL UNSAFE');
@@ -73,7 +73,7 @@ SELECT is((
 	'breakout_state_combine s, breakout_state_final s, breakout_state_in s, breakout_state_out i, '
 	'breakout_state_recv s, breakout_state_send i, breakout_state_trans s, breakout_trans s, '
 	'canonical_condition s, comments_combine i, comments_deserialize i, comments_final s, comments_serialize i, comments_trans s, '
-	'export_key v, forget v, grant_anonymized v, guard v, import_key v, k_anonymity s, label v, label_subject v, '
+	'distribute v, export_key v, forget v, grant_anonymized v, guard v, import_key v, k_anonymity s, key_check v, label v, label_subject v, '
 	'normalize_domain i, protect v, protect_trigger v, random_secret v, refuse_policy_change v, '
 	'replace_secret v, revoke_anonymized v, set_tenant_policy v, set_threshold v, tenant_default_all s, unregister_dropped v',
 'support functions have the intended volatility');
