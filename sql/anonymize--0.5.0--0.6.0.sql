@@ -139,6 +139,40 @@ BEGIN
 END
 $$;
 
+-- The two-field form by pairs of those key types.
+CREATE FUNCTION @extschema@.breakout2_state_final(@extschema@.breakout_state)
+RETURNS @extschema@.breakout_cell[]
+AS 'MODULE_PATHNAME', 'anon_bstate2_final'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.breakout2_state_final(@extschema@.breakout_state) IS
+	'final function of the two-field anonymized_breakout with a breakout_state';
+DO $$
+DECLARE
+	types text[] := ARRAY['text', 'int2', 'int4', 'int8', 'uuid', '"char"'];
+	key1 text;
+	key2 text;
+	sig text;
+BEGIN
+	FOREACH key1 IN ARRAY types LOOP
+		FOREACH key2 IN ARRAY types LOOP
+			sig := format('%s, %s, float8, int4, @extschema@.sensitivity, @extschema@.sensitivity', key1, key2);
+			EXECUTE format($f$CREATE FUNCTION @extschema@.breakout2_state_trans(@extschema@.breakout_state, %s)
+				RETURNS @extschema@.breakout_state AS 'MODULE_PATHNAME', 'anon_bstate2_trans'
+				LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE$f$, sig);
+			EXECUTE format($f$COMMENT ON FUNCTION @extschema@.breakout2_state_trans(@extschema@.breakout_state, %s)
+				IS 'transition function of the two-field anonymized_breakout with a breakout_state'$f$, sig);
+			EXECUTE format($f$CREATE AGGREGATE @extschema@.anonymized_breakout(key1 %s, key2 %s, metric float8,
+				threshold int4, sensitivity1 @extschema@.sensitivity, sensitivity2 @extschema@.sensitivity) (
+				SFUNC = @extschema@.breakout2_state_trans, STYPE = @extschema@.breakout_state,
+				FINALFUNC = @extschema@.breakout2_state_final, FINALFUNC_MODIFY = READ_ONLY,
+				COMBINEFUNC = @extschema@.breakout_state_combine, PARALLEL = SAFE)$f$, key1, key2);
+			EXECUTE format($f$COMMENT ON AGGREGATE @extschema@.anonymized_breakout(%s)
+				IS 'metric by two keys with no cell under the threshold shown alone (state breakout_state)'$f$, sig);
+		END LOOP;
+	END LOOP;
+END
+$$;
+
 -- END breakout_state
 
 -- BEGIN distribute

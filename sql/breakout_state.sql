@@ -113,6 +113,38 @@ SELECT label, n FROM unnest((SELECT anonymize.anonymized_breakout(c, 1, 2, 'not_
 SELECT label, n FROM unnest((SELECT anonymize.breakout_groups(anonymize.breakout_partial(c, 1, 2, 'not_sensitive'))
                              FROM (VALUES ('Paris'::citext), ('PARIS'), ('Lyon'), ('lyon')) AS v(c)));
 
+-- The two-field form with keys of those types has a breakout_state too: the
+-- same answer as the form for drivers' types (whose state is internal),
+-- serial and in parallel.
+SELECT anonymize.anonymized_breakout(country, team, score, 5, 'very_sensitive', 'not_sensitive')::text =
+       anonymize.anonymized_breakout(country, team, score, 5.0, 'very_sensitive'::text, 'not_sensitive'::text)::text
+       AS two_fields,
+       cardinality(anonymize.anonymized_breakout(country, team, score, 5, 'very_sensitive', 'not_sensitive')) AS cells
+FROM st_events;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT anonymize.anonymized_breakout(country, team, score, 5, 'very_sensitive', 'not_sensitive') FROM st_events;
+SELECT anonymize.anonymized_breakout(country, team, score, 5, 'very_sensitive', 'not_sensitive')::text =
+       anonymize.anonymized_breakout(country, team, score, 5.0, 'very_sensitive'::text, 'not_sensitive'::text)::text
+       AS two_fields_parallel
+FROM st_events;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+-- a two-field state (written by hand: no cell) is not for breakout_groups,
+-- and does not merge with a one-field state
+SELECT ('abs1:' || translate(encode(
+	'\x03'::bytea || int4send(10) || 'pg_catalog' || int4send(4) || 'text' ||
+	int4send(10) || 'pg_catalog' || int4send(4) || 'int4' || '\x00'::bytea ||
+	int4send(5) || '\x0200'::bytea || int8send(0),
+	'base64'), E'\n', '')) AS two_state \gset
+SELECT anonymize.breakout_groups(:'two_state');
+SELECT anonymize.breakout_merge(s) FROM (SELECT :'two_state'::anonymize.breakout_state
+	UNION ALL SELECT by_country FROM st_daily) AS u(s);
+
 -- The threshold of a state is checked again where it is decided.
 SET anonymize.min_threshold = 10;
 SELECT anonymize.breakout_groups(by_country) FROM st_daily LIMIT 1;

@@ -45,11 +45,21 @@
 #define BSTATE_VERSION		1
 #define BSTATE_TEXT_PREFIX	"abs1:"
 
+/* The form byte of a two-field state (one field: 1 by rows, 2 by people) */
+#define BSTATE_FORM_TWO		3
+
+/* A state: a one-field BreakoutState or a two-field TwoState. */
+typedef struct BState
+{
+	bool		two;
+	void	   *state;
+} BState;
+
 /* A state as an expanded object. */
 typedef struct BreakoutStateEOH
 {
 	ExpandedObjectHeader hdr;
-	BreakoutState *state;
+	BState		s;
 	StringInfo	flat;			/* the flat form while unchanged, or NULL */
 } BreakoutStateEOH;
 
@@ -67,8 +77,10 @@ PG_FUNCTION_INFO_V1(anon_bstate_out);
 PG_FUNCTION_INFO_V1(anon_bstate_recv);
 PG_FUNCTION_INFO_V1(anon_bstate_send);
 PG_FUNCTION_INFO_V1(anon_bstate_trans);
+PG_FUNCTION_INFO_V1(anon_bstate2_trans);
 PG_FUNCTION_INFO_V1(anon_bstate_combine);
 PG_FUNCTION_INFO_V1(anon_bstate_final);
+PG_FUNCTION_INFO_V1(anon_bstate2_final);
 PG_FUNCTION_INFO_V1(anon_bstate_groups);
 
 /* An expanded object without a state yet, in a new child context of parent. */
@@ -110,7 +122,10 @@ bstate_flat(BreakoutStateEOH *eoh)
 		appendStringInfoSpaces(buf, VARHDRSZ);
 		appendBinaryStringInfo(buf, BSTATE_MAGIC, 3);
 		appendStringInfoChar(buf, BSTATE_VERSION);
-		anon_breakout_write(buf, eoh->state);
+		if (eoh->s.two)
+			anon_two_write(buf, eoh->s.state);
+		else
+			anon_breakout_write(buf, eoh->s.state);
 		MemoryContextSwitchTo(old);
 		eoh->flat = buf;
 	}
@@ -140,12 +155,13 @@ bstate_flatten_into(ExpandedObjectHeader *eohptr, void *result,
  * Read the bytes of a flat form after its varlena header: the magic, the
  * version, the state.  sqlstate is that of a malformed input.
  */
-static BreakoutState *
+static BState
 bstate_read_bytes(const char *data, int len, int sqlstate, MemoryContext mcxt)
 {
 	AnonReader	r = {data, data + len, sqlstate};
 	const char *magic = anon_read_bytes(&r, 3);
 	uint8		version;
+	BState		result;
 
 	if (memcmp(magic, BSTATE_MAGIC, 3) != 0)
 		anon_read_fail(&r, "The bytes are not a breakout state.");
@@ -157,14 +173,18 @@ bstate_read_bytes(const char *data, int len, int sqlstate, MemoryContext mcxt)
 				 errdetail("This version of anonymize reads states of version %d.",
 						   BSTATE_VERSION),
 				 errhint("Read the state with the version of anonymize that wrote it, or make it again from the rows.")));
-	return anon_breakout_read(&r, mcxt);
+	/* the form byte comes next; each form's reader reads it */
+	result.two = r.cur < r.end && (uint8) *r.cur == BSTATE_FORM_TWO;
+	result.state = result.two ? (void *) anon_two_read(&r, mcxt) :
+		(void *) anon_breakout_read(&r, mcxt);
+	return result;
 }
 
 /*
  * A state to read, from a datum of the type: the expanded object's own, or
  * one read from the flat form into the current memory context.
  */
-static BreakoutState *
+static BState
 bstate_peek(Datum d)
 {
 	struct varlena *v;
@@ -174,7 +194,7 @@ bstate_peek(Datum d)
 		ExpandedObjectHeader *eoh = DatumGetEOHP(d);
 
 		if (eoh->eoh_methods == &bstate_methods)
-			return ((BreakoutStateEOH *) eoh)->state;
+			return ((BreakoutStateEOH *) eoh)->s;
 	}
 	v = PG_DETOAST_DATUM(d);
 	return bstate_read_bytes(VARDATA(v), VARSIZE(v) - VARHDRSZ,
@@ -202,9 +222,19 @@ bstate_rw(FunctionCallInfo fcinfo, int argno, MemoryContext aggcxt)
 	}
 	eoh = bstate_new(aggcxt);
 	v = PG_DETOAST_DATUM(d);
-	eoh->state = bstate_read_bytes(VARDATA(v), VARSIZE(v) - VARHDRSZ,
-								   ERRCODE_DATA_CORRUPTED, eoh->hdr.eoh_context);
+	eoh->s = bstate_read_bytes(VARDATA(v), VARSIZE(v) - VARHDRSZ,
+							   ERRCODE_DATA_CORRUPTED, eoh->hdr.eoh_context);
 	return eoh;
+}
+
+/* Refuse a state of a breakout by one field where one by two is needed, or the reverse. */
+static void
+bstate_not_two(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("cannot merge breakout states of different forms"),
+			 errdetail("One state is of a breakout by one field, the other by two fields.")));
 }
 
 /*
@@ -354,14 +384,46 @@ anon_bstate_trans(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 	{
 		eoh = bstate_new(aggcxt);
-		eoh->state = anon_breakout_begin(fcinfo, eoh->hdr.eoh_context);
+		eoh->s.state = anon_breakout_begin(fcinfo, eoh->hdr.eoh_context);
 	}
 	else
 	{
 		eoh = bstate_rw(fcinfo, 0, aggcxt);
 		bstate_changed(eoh);
+		if (eoh->s.two)
+			bstate_not_two();
 	}
-	anon_breakout_advance(eoh->state, fcinfo);
+	anon_breakout_advance(eoh->s.state, fcinfo);
+	PG_RETURN_DATUM(EOHPGetRWDatum(&eoh->hdr));
+}
+
+/*
+ * anon_bstate2_trans(breakout_state, key1, key2, float8, int4, sensitivity,
+ *					  sensitivity) RETURNS breakout_state
+ *
+ * Transition function of the concrete-typed two-field anonymized_breakout:
+ * count the row, in place.
+ */
+Datum
+anon_bstate2_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt = anon_agg_context(fcinfo, "anonymized_breakout");
+	BreakoutStateEOH *eoh;
+
+	if (PG_ARGISNULL(0))
+	{
+		eoh = bstate_new(aggcxt);
+		eoh->s.two = true;
+		eoh->s.state = anon_two_begin(fcinfo, eoh->hdr.eoh_context);
+	}
+	else
+	{
+		eoh = bstate_rw(fcinfo, 0, aggcxt);
+		bstate_changed(eoh);
+		if (!eoh->s.two)
+			bstate_not_two();
+	}
+	anon_two_advance(eoh->s.state, fcinfo);
 	PG_RETURN_DATUM(EOHPGetRWDatum(&eoh->hdr));
 }
 
@@ -377,6 +439,7 @@ anon_bstate_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt = anon_agg_context(fcinfo, "breakout_merge");
 	BreakoutStateEOH *eoh;
+	BState		src;
 	MemoryContext cxt;
 	MemoryContext old;
 
@@ -396,7 +459,13 @@ anon_bstate_combine(PG_FUNCTION_ARGS)
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "breakout_state merge",
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
-	anon_breakout_merge_state(eoh->state, bstate_peek(PG_GETARG_DATUM(1)));
+	src = bstate_peek(PG_GETARG_DATUM(1));
+	if (src.two != eoh->s.two)
+		bstate_not_two();
+	if (src.two)
+		anon_two_merge_state(eoh->s.state, src.state);
+	else
+		anon_breakout_merge_state(eoh->s.state, src.state);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 	PG_RETURN_DATUM(EOHPGetRWDatum(&eoh->hdr));
@@ -414,6 +483,18 @@ bstate_result_rowtype(FunctionCallInfo fcinfo)
 	return rowtype;
 }
 
+/* The groups of a one-field state; 22023 for a two-field one. */
+static ArrayType *
+bstate_groups(BState s, Oid rowtype)
+{
+	if (s.two)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("breakout_groups takes the state of a breakout by one field"),
+				 errdetail("The state is of a breakout by two fields.")));
+	return anon_breakout_groups(s.state, rowtype);
+}
+
 /*
  * anon_bstate_final(breakout_state) RETURNS anonymize.breakout_group[]
  *
@@ -428,8 +509,28 @@ anon_bstate_final(PG_FUNCTION_ARGS)
 	anon_agg_context(fcinfo, "anonymized_breakout");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_ARRAYTYPE_P(construct_empty_array(rowtype));
-	PG_RETURN_ARRAYTYPE_P(anon_breakout_groups(bstate_peek(PG_GETARG_DATUM(0)),
-											   rowtype));
+	PG_RETURN_ARRAYTYPE_P(bstate_groups(bstate_peek(PG_GETARG_DATUM(0)), rowtype));
+}
+
+/*
+ * anon_bstate2_final(breakout_state) RETURNS anonymize.breakout_cell[]
+ *
+ * Final function of the concrete-typed two-field anonymized_breakout: the
+ * cells that may be shown.  Does not modify the state.
+ */
+Datum
+anon_bstate2_final(PG_FUNCTION_ARGS)
+{
+	Oid			rowtype = bstate_result_rowtype(fcinfo);
+	BState		s;
+
+	anon_agg_context(fcinfo, "anonymized_breakout");
+	if (PG_ARGISNULL(0))
+		PG_RETURN_ARRAYTYPE_P(construct_empty_array(rowtype));
+	s = bstate_peek(PG_GETARG_DATUM(0));
+	if (!s.two)
+		elog(ERROR, "a two-field breakout got the state of a one-field breakout");
+	PG_RETURN_ARRAYTYPE_P(anon_two_result(s.state, rowtype));
 }
 
 /*
@@ -446,6 +547,5 @@ anon_bstate_groups(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_ARRAYTYPE_P(construct_empty_array(rowtype));
-	PG_RETURN_ARRAYTYPE_P(anon_breakout_groups(bstate_peek(PG_GETARG_DATUM(0)),
-											   rowtype));
+	PG_RETURN_ARRAYTYPE_P(bstate_groups(bstate_peek(PG_GETARG_DATUM(0)), rowtype));
 }

@@ -19,8 +19,8 @@ SELECT ok((SELECT typsend <> 0 AND typreceive <> 0 FROM pg_type WHERE oid = 'ano
 SELECT is((SELECT count(*)::int FROM pg_aggregate AS a JOIN pg_proc AS p ON p.oid = a.aggfnoid
            WHERE p.pronamespace = 'anonymize'::regnamespace
              AND a.aggtranstype = 'anonymize.breakout_state'::regtype
-             AND p.proname = 'anonymized_breakout'), 6 * 3 + 6 * 6,
-	'anonymized_breakout has 54 overloads with the state type: 6 key types, 3 forms by rows, 6 subject types');
+             AND p.proname = 'anonymized_breakout'), 6 * 3 + 6 * 6 + 6 * 6,
+	'anonymized_breakout has 90 overloads with the state type: 6 key types, 3 forms by rows, 6 subject types, 6 x 6 pairs of keys');
 SELECT is((SELECT count(*)::int FROM pg_aggregate AS a JOIN pg_proc AS p ON p.oid = a.aggfnoid
            WHERE p.pronamespace = 'anonymize'::regnamespace
              AND a.aggtranstype = 'anonymize.breakout_state'::regtype

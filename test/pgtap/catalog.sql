@@ -68,7 +68,8 @@ SELECT is((
 	JOIN pg_depend AS d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
 	JOIN pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'anonymize'
 	WHERE p.prokind = 'f'),
-	'anonymized_query v, breakout2_combine i, breakout2_deserialize i, breakout2_final s, breakout2_serialize i, breakout2_trans s, '
+	'anonymized_query v, breakout2_combine i, breakout2_deserialize i, breakout2_final s, breakout2_serialize i, '
+	'breakout2_state_final s, breakout2_state_trans s, breakout2_trans s, '
 	'breakout_combine i, breakout_deserialize i, breakout_final s, breakout_groups s, breakout_serialize i, '
 	'breakout_state_combine s, breakout_state_final s, breakout_state_in s, breakout_state_out i, '
 	'breakout_state_recv s, breakout_state_send i, breakout_state_trans s, breakout_trans s, '
@@ -88,9 +89,9 @@ SELECT is_empty($$
 	   OR (a.aggtranstype = 'internal'::regtype AND (a.aggserialfn = 0 OR a.aggdeserialfn = 0)) $$,
 	'every aggregate has combine, serialize and deserialize if its state is internal, and a read-only final function');
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'anonymize'::regnamespace
-           AND proname = 'anonymized_breakout' AND prokind = 'a'), 12 + 54,
-	'66 forms of anonymized_breakout: one field (three), by people, two fields, their forms for drivers'' types, '
-	'and the 54 with a breakout_state');
+           AND proname = 'anonymized_breakout' AND prokind = 'a'), 12 + 90,
+	'102 forms of anonymized_breakout: one field (three), by people, two fields, their forms for drivers'' types, '
+	'and the 90 with a breakout_state');
 
 -- every object carries a comment
 SELECT is_empty($$
