@@ -30,6 +30,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "common/int.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_enum.h"
 #include "catalog/pg_proc.h"
@@ -876,6 +877,33 @@ anon_breakout_begin(FunctionCallInfo fcinfo, MemoryContext mcxt)
 	return state;
 }
 
+/*
+ * Refuse a state that this transition call did not make, unless it is of
+ * the call's types and form: a state given as an aggregate's initial value
+ * must not make the transition read an argument as another type.
+ */
+void
+anon_breakout_check_call(BreakoutState *state, FunctionCallInfo fcinfo)
+{
+	bool		by_subject = PG_NARGS() > 5;
+	Oid			keytype = anon_agg_value_type(fcinfo, 1);
+	Oid			collation = anon_agg_collation(fcinfo);
+
+	/* as anon_key_type_init takes it */
+	if (!OidIsValid(collation) && type_is_collatable(keytype))
+		collation = DEFAULT_COLLATION_OID;
+	if (state->key.type != keytype || state->key.collation != collation ||
+		state->by_subject != by_subject ||
+		(by_subject && state->subject.type != anon_agg_value_type(fcinfo, 5)) ||
+		state->threshold_deferred != (PG_NARGS() <= 3) ||
+		(PG_NARGS() > 3 && anon_agg_declared_argtype(fcinfo, 3) != INT4OID) ||
+		(PG_NARGS() > 4 && anon_agg_declared_argtype(fcinfo, 4) == TEXTOID))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("breakout state does not match the arguments of the aggregate"),
+				 errdetail("A state given to the transition function must be of its key and subject types and form.")));
+}
+
 /* An empty state like src; see breakout.h. */
 BreakoutState *
 anon_breakout_like(BreakoutState *src, MemoryContext mcxt)
@@ -995,8 +1023,7 @@ breakout_read_counts(AnonReader *r, BreakoutState *state, BreakoutGroup *g)
 	g->sum.comp = anon_read_float8(r);
 	if (g->rows < 0 || g->metric_rows < 0 || g->metric_rows > g->rows)
 		anon_read_fail(r, "A group's counts are negative or inconsistent.");
-	if (!isfinite(g->sum.sum) || !isfinite(g->sum.comp))
-		anon_read_fail(r, "A group's sum is not finite.");
+	/* a sum may be NaN or infinite (anonymize.hide_bad_metrics): it is withheld */
 	if (state->by_subject)
 	{
 		uint8		has = anon_read_byte(r);
@@ -1087,8 +1114,9 @@ anon_breakout_read(AnonReader *r, MemoryContext mcxt)
 		g->subjects = counts.subjects ? counts.subjects :
 			(state->by_subject ?
 			 anon_subjects_create(&state->subject, state->mcxt) : NULL);
-		rows += g->rows;
-		metric_rows += g->metric_rows;
+		if (pg_add_s64_overflow(rows, g->rows, &rows) ||
+			pg_add_s64_overflow(metric_rows, g->metric_rows, &metric_rows))
+			anon_read_fail(r, "The state's counts overflow.");
 	}
 	AtEOXact_GUC(true, nest);
 	if (r->cur != r->end)

@@ -28,6 +28,12 @@ typedef struct BreakoutState BreakoutState;
 extern BreakoutState *anon_breakout_begin(FunctionCallInfo fcinfo,
 										  MemoryContext mcxt);
 
+/*
+ * Refuse (42804) a state that a transition call did not make itself (an
+ * aggregate's initial value) if it is not of the call's types and form.
+ */
+extern void anon_breakout_check_call(BreakoutState *state, FunctionCallInfo fcinfo);
+
 /* Count the row of a transition call in the state. */
 extern void anon_breakout_advance(BreakoutState *state, FunctionCallInfo fcinfo);
 
@@ -48,6 +54,7 @@ extern ArrayType *anon_breakout_groups(BreakoutState *state, Oid rowtype);
 typedef struct TwoState TwoState;
 
 extern TwoState *anon_two_begin(FunctionCallInfo fcinfo, MemoryContext mcxt);
+extern void anon_two_check_call(TwoState *state, FunctionCallInfo fcinfo);
 extern void anon_two_advance(TwoState *state, FunctionCallInfo fcinfo);
 extern void anon_two_merge_state(TwoState *dst, TwoState *src);
 extern void anon_two_write(StringInfo buf, TwoState *state);

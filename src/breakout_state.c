@@ -203,10 +203,12 @@ bstate_peek(Datum d)
 
 /*
  * A state that this call may change: argument argno if it is a read-write
- * expanded object of the aggregate's context, else a copy made there.
+ * expanded object of the aggregate's context, else a copy made there (then
+ * *adopted is set: the state was not made by this aggregate's calls).
  */
 static BreakoutStateEOH *
-bstate_rw(FunctionCallInfo fcinfo, int argno, MemoryContext aggcxt)
+bstate_rw(FunctionCallInfo fcinfo, int argno, MemoryContext aggcxt,
+		  bool *adopted)
 {
 	Datum		d = PG_GETARG_DATUM(argno);
 	BreakoutStateEOH *eoh;
@@ -218,8 +220,12 @@ bstate_rw(FunctionCallInfo fcinfo, int argno, MemoryContext aggcxt)
 
 		if (h->eoh_methods == &bstate_methods &&
 			MemoryContextGetParent(h->eoh_context) == aggcxt)
+		{
+			*adopted = false;
 			return (BreakoutStateEOH *) h;
+		}
 	}
+	*adopted = true;
 	eoh = bstate_new(aggcxt);
 	v = PG_DETOAST_DATUM(d);
 	eoh->s = bstate_read_bytes(VARDATA(v), VARSIZE(v) - VARHDRSZ,
@@ -256,7 +262,9 @@ anon_bstate_in(PG_FUNCTION_ARGS)
 
 	if (len < plen || strncmp(str, BSTATE_TEXT_PREFIX, plen) != 0)
 	{
-		if (len >= 4 && strncmp(str, "abs", 3) == 0 && str[3] != '1')
+		if (len >= 5 && strncmp(str, "abs", 3) == 0 && isdigit((unsigned char) str[3]) &&
+			strchr(str, ':') != NULL &&
+			strspn(str + 3, "0123456789") == (size_t) (strchr(str, ':') - str - 3))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("breakout state of another version is not supported"),
@@ -380,6 +388,7 @@ anon_bstate_trans(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt = anon_agg_context(fcinfo, "anonymized_breakout");
 	BreakoutStateEOH *eoh;
+	bool		adopted;
 
 	if (PG_ARGISNULL(0))
 	{
@@ -388,10 +397,12 @@ anon_bstate_trans(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		eoh = bstate_rw(fcinfo, 0, aggcxt);
+		eoh = bstate_rw(fcinfo, 0, aggcxt, &adopted);
 		bstate_changed(eoh);
 		if (eoh->s.two)
 			bstate_not_two();
+		if (adopted)
+			anon_breakout_check_call(eoh->s.state, fcinfo);
 	}
 	anon_breakout_advance(eoh->s.state, fcinfo);
 	PG_RETURN_DATUM(EOHPGetRWDatum(&eoh->hdr));
@@ -409,6 +420,7 @@ anon_bstate2_trans(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt = anon_agg_context(fcinfo, "anonymized_breakout");
 	BreakoutStateEOH *eoh;
+	bool		adopted;
 
 	if (PG_ARGISNULL(0))
 	{
@@ -418,10 +430,12 @@ anon_bstate2_trans(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		eoh = bstate_rw(fcinfo, 0, aggcxt);
+		eoh = bstate_rw(fcinfo, 0, aggcxt, &adopted);
 		bstate_changed(eoh);
 		if (!eoh->s.two)
 			bstate_not_two();
+		if (adopted)
+			anon_two_check_call(eoh->s.state, fcinfo);
 	}
 	anon_two_advance(eoh->s.state, fcinfo);
 	PG_RETURN_DATUM(EOHPGetRWDatum(&eoh->hdr));
@@ -440,6 +454,7 @@ anon_bstate_combine(PG_FUNCTION_ARGS)
 	MemoryContext aggcxt = anon_agg_context(fcinfo, "breakout_merge");
 	BreakoutStateEOH *eoh;
 	BState		src;
+	bool		adopted;
 	MemoryContext cxt;
 	MemoryContext old;
 
@@ -451,10 +466,10 @@ anon_bstate_combine(PG_FUNCTION_ARGS)
 	}
 	if (PG_ARGISNULL(0))
 	{
-		eoh = bstate_rw(fcinfo, 1, aggcxt);
+		eoh = bstate_rw(fcinfo, 1, aggcxt, &adopted);
 		PG_RETURN_DATUM(EOHPGetRWDatum(&eoh->hdr));
 	}
-	eoh = bstate_rw(fcinfo, 0, aggcxt);
+	eoh = bstate_rw(fcinfo, 0, aggcxt, &adopted);
 	bstate_changed(eoh);
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "breakout_state merge",
 								ALLOCSET_DEFAULT_SIZES);

@@ -22,7 +22,9 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "catalog/pg_collation.h"
 #include "common/hashfn.h"
+#include "common/int.h"
 #include "funcapi.h"
 #include "libpq/pqformat.h"
 #include "utils/array.h"
@@ -1251,6 +1253,27 @@ anon_two_begin(FunctionCallInfo fcinfo, MemoryContext mcxt)
 	return state;
 }
 
+/* Refuse a state that is not of the call's types; see breakout.h. */
+void
+anon_two_check_call(TwoState *state, FunctionCallInfo fcinfo)
+{
+	Oid			collation = anon_agg_collation(fcinfo);
+	Oid			type1 = anon_agg_value_type(fcinfo, 1);
+
+	/* as anon_key_type_init takes it */
+	if (!OidIsValid(collation) && type_is_collatable(type1))
+		collation = DEFAULT_COLLATION_OID;
+	if (state->key1.type != type1 ||
+		state->key2.type != anon_agg_value_type(fcinfo, 2) ||
+		state->key1.collation != collation ||
+		anon_agg_declared_argtype(fcinfo, 4) != INT4OID ||
+		anon_agg_declared_argtype(fcinfo, 5) == TEXTOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("breakout state does not match the arguments of the aggregate"),
+				 errdetail("A state given to the transition function must be of its key types.")));
+}
+
 /* Merge src into dst, refusing states of another form; see breakout.h. */
 void
 anon_two_merge_state(TwoState *dst, TwoState *src)
@@ -1362,8 +1385,7 @@ anon_two_read(AnonReader *r, MemoryContext mcxt)
 		sum.comp = anon_read_float8(r);
 		if (rows < 1 || metric_rows < 0 || metric_rows > rows)
 			anon_read_fail(r, "A cell's counts are negative or inconsistent.");
-		if (!isfinite(sum.sum) || !isfinite(sum.comp))
-			anon_read_fail(r, "A cell's sum is not finite.");
+		/* a sum may be NaN or infinite (anonymize.hide_bad_metrics): it is withheld */
 		if ((null = anon_read_byte(r)) > 1)
 			anon_read_fail(r, "A key's flag is neither 0 nor 1.");
 		key.null1 = null;
@@ -1384,10 +1406,9 @@ anon_two_read(AnonReader *r, MemoryContext mcxt)
 		cell->rows = rows;
 		cell->metric_rows = metric_rows;
 		cell->sum = sum;
-		if (state->rows > PG_INT64_MAX - rows)
+		if (pg_add_s64_overflow(state->rows, rows, &state->rows) ||
+			pg_add_s64_overflow(state->metric_rows, metric_rows, &state->metric_rows))
 			anon_read_fail(r, "The state's counts overflow.");
-		state->rows += rows;
-		state->metric_rows += metric_rows;
 	}
 	AtEOXact_GUC(true, nest);
 	if (r->cur != r->end)

@@ -18,9 +18,11 @@
 #include "catalog/pg_type.h"
 #include "libpq/pqformat.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "port/pg_bswap.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -458,6 +460,23 @@ anon_read_type(AnonReader *r)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("type \"%s.%s\" of a breakout state does not exist", nsp, name)));
+	if (pg_namespace_aclcheck(nspid, GetUserId(), ACL_USAGE) != ACLCHECK_OK ||
+		pg_type_aclcheck(type, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for type \"%s.%s\" of a breakout state", nsp, name)));
+
+	/*
+	 * Only base types that are no arrays: the types a breakout_state is made
+	 * with.  Reading a key runs its type's input function; a domain's runs
+	 * its CHECK expressions, and a composite's or an array's those of its
+	 * parts, which may be anyone's code.
+	 */
+	if (get_typtype(type) != TYPTYPE_BASE || OidIsValid(get_element_type(type)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a breakout state cannot hold values of type \"%s.%s\"", nsp, name),
+				 errdetail("Breakout states hold keys and subjects of base types only.")));
 	return type;
 }
 
