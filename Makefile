@@ -41,3 +41,8 @@ include $(PGXS)
 
 # every object depends on the project's headers (PGXS does not track them)
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
+
+# keyed hashes use OpenSSL's SHA-256 when the server was built with it
+ifeq ($(with_ssl),openssl)
+SHLIB_LINK += -lcrypto
+endif

@@ -39,6 +39,10 @@
 #include "utils/syscache.h"
 #include "utils/uuid.h"
 
+#ifdef USE_OPENSSL
+#include <openssl/sha.h>
+#endif
+
 #include "anonymize.h"
 #include "normalize.h"
 #include "pseudonym.h"
@@ -207,6 +211,67 @@ anon_load_secret(void)
 		anon_cache_reset();
 }
 
+#ifdef USE_OPENSSL
+
+/*
+ * HMAC-SHA256 with the key's inner and outer SHA-256 states computed once per
+ * key: a keyed hash then costs two SHA-256 blocks and no allocation, where
+ * pg_hmac would set the key up (and fetch the digest from OpenSSL) each time.
+ */
+static SHA256_CTX anon_hmac_inner;
+static SHA256_CTX anon_hmac_outer;
+static uint8 anon_hmac_key[ANON_SECRET_LEN];	/* the key of these states */
+static bool anon_hmac_ready = false;
+
+/* Compute the inner and outer states of the current key. */
+static void
+anon_hmac_setup(void)
+{
+	uint8		pad[SHA256_CBLOCK];
+
+	memset(pad, 0x36, sizeof(pad));
+	for (int i = 0; i < ANON_SECRET_LEN; i++)
+		pad[i] ^= anon_secret[i];
+	SHA256_Init(&anon_hmac_inner);
+	SHA256_Update(&anon_hmac_inner, pad, sizeof(pad));
+	memset(pad, 0x5c, sizeof(pad));
+	for (int i = 0; i < ANON_SECRET_LEN; i++)
+		pad[i] ^= anon_secret[i];
+	SHA256_Init(&anon_hmac_outer);
+	SHA256_Update(&anon_hmac_outer, pad, sizeof(pad));
+	explicit_bzero(pad, sizeof(pad));
+	memcpy(anon_hmac_key, anon_secret, ANON_SECRET_LEN);
+	anon_hmac_ready = true;
+}
+
+/* Keyed hash of (purpose, namespace, value); see pseudonym.h. */
+void
+anon_keyed_hash(char purpose, const char *ns, const char *value, int len,
+				uint8 *digest)
+{
+	SHA256_CTX	ctx;
+	uint8		p = (uint8) purpose;
+	uint8		inner[SHA256_DIGEST_LENGTH];
+
+	StaticAssertStmt(ANON_DIGEST_LEN == SHA256_DIGEST_LENGTH,
+					 "a digest is one SHA-256");
+	anon_load_secret();
+	if (!anon_hmac_ready ||
+		memcmp(anon_hmac_key, anon_secret, ANON_SECRET_LEN) != 0)
+		anon_hmac_setup();
+	ctx = anon_hmac_inner;
+	SHA256_Update(&ctx, &p, 1);
+	SHA256_Update(&ctx, ns, strlen(ns) + 1);
+	SHA256_Update(&ctx, value, len);
+	SHA256_Final(inner, &ctx);
+	ctx = anon_hmac_outer;
+	SHA256_Update(&ctx, inner, sizeof(inner));
+	SHA256_Final(digest, &ctx);
+	explicit_bzero(&ctx, sizeof(ctx));
+}
+
+#else							/* !USE_OPENSSL */
+
 /* Keyed hash of (purpose, namespace, value); see pseudonym.h. */
 void
 anon_keyed_hash(char purpose, const char *ns, const char *value, int len,
@@ -229,6 +294,8 @@ anon_keyed_hash(char purpose, const char *ns, const char *value, int len,
 						ctx ? pg_hmac_error(ctx) : "out of memory")));
 	pg_hmac_free(ctx);
 }
+
+#endif							/* USE_OPENSSL */
 
 /*
  * What a scan of the map's primary key found.  A dirty snapshot also shows
