@@ -374,9 +374,10 @@ anon_map_check_shape(Relation rel)
 	list_free(indexes);
 }
 
-/* Insert a map row. */
+/* Insert a map row, with the map's indexes as opened by CatalogOpenIndexes. */
 static void
-anon_map_insert(Relation rel, const uint8 *digest, const uint8 *pseudonym)
+anon_map_insert(Relation rel, CatalogIndexState indstate, const uint8 *digest,
+				const uint8 *pseudonym)
 {
 	bytea	   *key = palloc(VARHDRSZ + ANON_DIGEST_LEN);
 	Datum		values[2];
@@ -392,7 +393,7 @@ anon_map_insert(Relation rel, const uint8 *digest, const uint8 *pseudonym)
 
 	/* insert the row and its index entries, as is done for a catalog */
 	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
-	CatalogTupleInsert(rel, tup);
+	CatalogTupleInsertWithInfo(rel, tup, indstate);
 	heap_freetuple(tup);
 	pfree(key);
 }
@@ -444,6 +445,34 @@ anon_marker_digest(const char *ns, int64 form, uint8 *digest)
 	anon_keyed_hash(ANON_PURPOSE_MARKER, ns, buf, len, digest);
 }
 
+/*
+ * Random bytes for new pseudonyms, drawn from pg_strong_random for 64 of
+ * them at a time (one call costs as much as its setup); each is wiped from
+ * the pool when it is taken.
+ */
+#define ANON_RANDOM_POOL 64
+static uint8 anon_random_pool[ANON_RANDOM_POOL * ANON_PSEUDONYM_LEN];
+static int	anon_random_left = 0;
+
+/* Fill a pseudonym with strong random bytes. */
+static void
+anon_random_pseudonym(uint8 *pseudonym)
+{
+	uint8	   *take;
+
+	if (anon_random_left == 0)
+	{
+		if (!pg_strong_random(anon_random_pool, sizeof(anon_random_pool)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate random values")));
+		anon_random_left = ANON_RANDOM_POOL;
+	}
+	take = anon_random_pool + --anon_random_left * ANON_PSEUDONYM_LEN;
+	memcpy(pseudonym, take, ANON_PSEUDONYM_LEN);
+	explicit_bzero(take, ANON_PSEUDONYM_LEN);
+}
+
 /* Store a new random pseudonym for a digest, and its marker. */
 static void
 anon_map_store(Relation rel, const char *ns, const uint8 *digest,
@@ -451,15 +480,16 @@ anon_map_store(Relation rel, const char *ns, const uint8 *digest,
 {
 	uint8		marker[ANON_DIGEST_LEN];
 
-	if (!pg_strong_random(pseudonym, ANON_PSEUDONYM_LEN))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate random values")));
+	CatalogIndexState indstate;
+
+	anon_random_pseudonym(pseudonym);
 	pseudonym[6] = (pseudonym[6] & 0x0f) | 0x40;	/* version 4 */
 	pseudonym[8] = (pseudonym[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
-	anon_map_insert(rel, digest, pseudonym);
 	anon_marker_digest(ns, anon_pseudonym_int8(pseudonym), marker);
-	anon_map_insert(rel, marker, pseudonym);
+	indstate = CatalogOpenIndexes(rel);
+	anon_map_insert(rel, indstate, digest, pseudonym);
+	anon_map_insert(rel, indstate, marker, pseudonym);
+	CatalogCloseIndexes(indstate);
 }
 
 /* Take or release the short lock on a digest. */
@@ -964,13 +994,16 @@ anon_mark_pseudonym(PG_FUNCTION_ARGS)
 	uint8		found[ANON_PSEUDONYM_LEN];
 	bool		mine;
 	Relation	rel;
+	CatalogIndexState indstate;
 
 	anon_marker_digest(ns, anon_pseudonym_int8(pseudonym->data), digest);
 	if (anon_map_get(ns, digest, false, found, &mine))
 		PG_RETURN_VOID();
 	rel = anon_map_open();
 	anon_digest_lock(digest, true);
-	anon_map_insert(rel, digest, pseudonym->data);
+	indstate = CatalogOpenIndexes(rel);
+	anon_map_insert(rel, indstate, digest, pseudonym->data);
+	CatalogCloseIndexes(indstate);
 	anon_digest_lock(digest, false);
 	table_close(rel, NoLock);
 	PG_RETURN_VOID();
