@@ -14,7 +14,9 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/heapam.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
@@ -25,6 +27,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
@@ -86,6 +89,42 @@ typedef struct CacheEntry
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
+/*
+ * The map loaded whole, for a backend that meets many people it has not
+ * cached (a new connection of a busy application): a miss then costs a keyed
+ * hash and a probe instead of an index scan.  It is loaded once the backend
+ * has looked up ANON_LOAD_AFTER digests (at least four per block of the map)
+ * since the caches were last emptied, if the map has at most ANON_LOAD_MAX
+ * rows, and holds only rows that committed transactions of other sessions
+ * wrote and no transaction is deleting: as if each had been looked up at
+ * that moment.  It is emptied with the cache (forget(), a new key, a new
+ * relfilenode).  A digest it lacks had no such row when it was loaded: a new
+ * person is then stored at once under the lock on the digest (which scans the
+ * map again), and a lookup without create scans the map as before.
+ */
+#define ANON_LOAD_AFTER 1000
+#define ANON_LOAD_MAX 100000	/* rows: people and their markers */
+
+typedef struct MapEntry
+{
+	uint64		key;			/* the digest's first eight bytes */
+	char		status;			/* used by simplehash */
+	bool		ambiguous;		/* two digests share the key: not used */
+	uint8		digest[ANON_DIGEST_LEN];
+	uint8		pseudonym[ANON_PSEUDONYM_LEN];
+} MapEntry;
+
+#define SH_PREFIX			mcache
+#define SH_ELEMENT_TYPE		MapEntry
+#define SH_KEY_TYPE			uint64
+#define SH_KEY				key
+#define SH_HASH_KEY(tb, k)	((uint32) (k))	/* digest bytes are uniform */
+#define SH_EQUAL(tb, a, b)	((a) == (b))
+#define SH_SCOPE			static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
 static const uint8 *anon_secret = NULL;	/* owned by secret.c */
 static MemoryContext anon_cache_cxt = NULL;
 static pcache_hash *anon_cache = NULL;
@@ -98,6 +137,11 @@ static Oid	anon_signal_nsp = InvalidOid;	/* schema anon_signal_relid is of */
 static Oid	anon_map_node = InvalidOid; /* the map's relfilenode, as cached */
 static Oid	anon_signal_relid = InvalidOid; /* anonymize.forget_signal */
 static bool anon_map_check = false; /* the map had an invalidation */
+static MemoryContext anon_loaded_cxt = NULL;	/* the loaded map's */
+static mcache_hash *anon_loaded = NULL; /* the map loaded whole, or NULL */
+static bool anon_load_refused = false;	/* the map was too large to load */
+static int	anon_lookups = 0;	/* digests looked up since the last reset */
+static uint64 anon_resets = 0;	/* times the caches were emptied */
 
 /* Forget every cached pseudonym. */
 static void
@@ -109,6 +153,13 @@ anon_cache_reset(void)
 	anon_pending = NULL;
 	anon_npending = 0;
 	anon_maxpending = 0;
+	if (anon_loaded_cxt)
+		MemoryContextDelete(anon_loaded_cxt);
+	anon_loaded_cxt = NULL;
+	anon_loaded = NULL;
+	anon_load_refused = false;
+	anon_lookups = 0;
+	anon_resets++;
 }
 
 /*
@@ -554,6 +605,110 @@ anon_map_open(void)
 }
 
 /*
+ * Load the map whole (see MapEntry) if it is time to and it is small enough.
+ * It is built in a context of the current transaction and kept only if it
+ * is complete and the caches were not emptied meanwhile.
+ */
+static void
+anon_map_load(Relation rel)
+{
+	BlockNumber nblocks;
+	MemoryContext cxt;
+	mcache_hash *loaded;
+	SnapshotData dirty;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	uint64		resets = anon_resets;
+	int			rows = 0;
+
+	if (anon_loaded != NULL || anon_load_refused || ++anon_lookups < ANON_LOAD_AFTER)
+		return;
+	nblocks = RelationGetNumberOfBlocks(rel);
+	if (anon_lookups < (int64) nblocks * 4)
+		return;
+	if (rel->rd_tableam != GetHeapamTableAmRoutine() ||
+		nblocks > ANON_LOAD_MAX / 32)
+	{
+		anon_load_refused = true;
+		return;
+	}
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "anonymize loaded map",
+								ALLOCSET_DEFAULT_SIZES);
+	loaded = mcache_create(cxt, Min(Max(1024, nblocks * 64), ANON_LOAD_MAX), NULL);
+	InitDirtySnapshot(dirty);
+	scan = table_beginscan(rel, &dirty, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		bool		isnull1;
+		bool		isnull2;
+		Datum		lookup = heap_getattr(tup, 1, RelationGetDescr(rel), &isnull1);
+		Datum		pseudonym = heap_getattr(tup, 2, RelationGetDescr(rel), &isnull2);
+		bytea	   *digest;
+		uint64		key;
+		MapEntry   *entry;
+		bool		found;
+
+		CHECK_FOR_INTERRUPTS();
+		/* rows being written or deleted, or of this transaction, are not */
+		if (TransactionIdIsValid(dirty.xmin) || TransactionIdIsValid(dirty.xmax) ||
+			TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetRawXmin(tup->t_data)) ||
+			isnull1 || isnull2)
+			continue;
+		digest = DatumGetByteaPP(lookup);
+		if (VARSIZE_ANY_EXHDR(digest) != ANON_DIGEST_LEN)
+			continue;
+		if (++rows > ANON_LOAD_MAX)
+			break;
+		memcpy(&key, VARDATA_ANY(digest), sizeof(key));
+		entry = mcache_insert(loaded, key, &found);
+		if (found)
+			entry->ambiguous = true;
+		else
+		{
+			entry->ambiguous = false;
+			memcpy(entry->digest, VARDATA_ANY(digest), ANON_DIGEST_LEN);
+			memcpy(entry->pseudonym, DatumGetUUIDP(pseudonym)->data,
+				   ANON_PSEUDONYM_LEN);
+		}
+	}
+	table_endscan(scan);
+
+	if (rows > ANON_LOAD_MAX || resets != anon_resets)
+	{
+		MemoryContextDelete(cxt);
+		anon_load_refused = rows > ANON_LOAD_MAX;
+		return;
+	}
+	MemoryContextSetParent(cxt, TopMemoryContext);
+	anon_loaded_cxt = cxt;
+	anon_loaded = loaded;
+}
+
+/*
+ * What the loaded map says of a digest: 1 (and its pseudonym) if it holds
+ * it, 0 if the digest had no row when the map was loaded, -1 if the map is
+ * not loaded or the digest's key is ambiguous.
+ */
+static int
+anon_map_loaded_find(const uint8 *digest, uint8 *pseudonym)
+{
+	uint64		key;
+	MapEntry   *entry;
+
+	if (anon_loaded == NULL)
+		return -1;
+	memcpy(&key, digest, sizeof(key));
+	entry = mcache_lookup(anon_loaded, key);
+	if (entry == NULL)
+		return 0;
+	if (entry->ambiguous || memcmp(entry->digest, digest, ANON_DIGEST_LEN) != 0)
+		return -1;
+	memcpy(pseudonym, entry->pseudonym, ANON_PSEUDONYM_LEN);
+	return 1;
+}
+
+/*
  * Find the row of a digest, waiting for any transaction that is inserting
  * or deleting it; with create, store a new pseudonym (and its marker, in
  * namespace ns) if there is none.  Sets *mine if the row found or made was
@@ -569,12 +724,35 @@ static bool
 anon_map_get(const char *ns, const uint8 *digest, bool create,
 			 uint8 *pseudonym, bool *mine)
 {
+	bool		first = true;
+
 	for (;;)
 	{
 		Relation	rel = anon_map_open();
 		MapRow		row;
+		int			known = -1;
 
-		anon_map_scan(rel, digest, &row);
+		if (first)
+		{
+			anon_map_load(rel);
+			known = anon_map_loaded_find(digest, pseudonym);
+			first = false;
+		}
+		if (known > 0)
+		{
+			table_close(rel, NoLock);
+			*mine = false;
+			return true;
+		}
+		if (known == 0 && create)
+		{
+			/* no row when the map was loaded: look under the lock only */
+			row.found = false;
+			row.mine = false;
+			row.xwait = InvalidTransactionId;
+		}
+		else
+			anon_map_scan(rel, digest, &row);
 		if (!row.found && create)
 		{
 			anon_digest_lock(digest, true);
