@@ -454,15 +454,16 @@ void
 anon_uuid_format(const uint8 *pseudonym, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
+	/* the 36 characters: where each byte's two digits go */
+	static const uint8 at[ANON_PSEUDONYM_LEN] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
 
 	for (int i = 0; i < ANON_PSEUDONYM_LEN; i++)
 	{
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			*out++ = '-';
-		*out++ = hex[pseudonym[i] >> 4];
-		*out++ = hex[pseudonym[i] & 0x0F];
+		out[at[i]] = hex[pseudonym[i] >> 4];
+		out[at[i] + 1] = hex[pseudonym[i] & 0x0F];
 	}
-	*out = '\0';
+	out[8] = out[13] = out[18] = out[23] = '-';
+	out[ANON_UUID_TEXT_LEN] = '\0';
 }
 
 /*
