@@ -31,8 +31,7 @@ REGRESS = breakout_basics breakout_rules breakout_modes breakout_errors breakout
 	protect_privileges protect_attacks protect_upgrade hostile_inputs privileges_analytics secret_key \
 	pseudonym_rewrite pseudonym_normalize anonymized_access protect_loaded_map
 REGRESS_OPTS = --inputdir=. --load-extension=anonymize
-ISOLATION = pseudonym_first_insert forget_race pseudonym_deadlock pseudonym_prepared guard_attach_race \
-	pseudonym_loaded_map
+ISOLATION = pseudonym_first_insert forget_race pseudonym_deadlock pseudonym_prepared guard_attach_race pseudonym_loaded_map
 ISOLATION_OPTS = --load-extension=anonymize
 
 PG_CPPFLAGS = -I$(srcdir)/src
