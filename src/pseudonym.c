@@ -141,6 +141,7 @@ static MemoryContext anon_loaded_cxt = NULL;	/* the loaded map's */
 static mcache_hash *anon_loaded = NULL; /* the map loaded whole, or NULL */
 static bool anon_load_refused = false;	/* the map was too large to load */
 static int	anon_lookups = 0;	/* digests looked up since the last reset */
+static int	anon_load_at = 0;	/* lookups after which to load, if larger */
 static uint64 anon_resets = 0;	/* times the caches were emptied */
 
 /* Forget every cached pseudonym. */
@@ -159,6 +160,7 @@ anon_cache_reset(void)
 	anon_loaded = NULL;
 	anon_load_refused = false;
 	anon_lookups = 0;
+	anon_load_at = 0;
 	anon_resets++;
 }
 
@@ -622,15 +624,19 @@ anon_map_load(Relation rel)
 	uint64		resets = anon_resets;
 	int			rows = 0;
 
-	if (anon_loaded != NULL || anon_load_refused || ++anon_lookups < ANON_LOAD_AFTER)
+	if (anon_loaded != NULL || anon_load_refused ||
+		++anon_lookups < Max(ANON_LOAD_AFTER, anon_load_at))
 		return;
 	nblocks = RelationGetNumberOfBlocks(rel);
-	if (anon_lookups < (int64) nblocks * 4)
-		return;
 	if (rel->rd_tableam != GetHeapamTableAmRoutine() ||
 		nblocks > ANON_LOAD_MAX / 32)
 	{
 		anon_load_refused = true;
+		return;
+	}
+	if (anon_lookups < (int) nblocks * 4)
+	{
+		anon_load_at = (int) nblocks * 4;	/* the size is read again then */
 		return;
 	}
 
