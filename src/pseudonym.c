@@ -456,8 +456,11 @@ void
 anon_uuid_format(const uint8 *pseudonym, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
-	/* the 36 characters: where each byte's two digits go */
-	static const uint8 at[ANON_PSEUDONYM_LEN] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
+
+	/* where each byte's two digits go among the 36 characters */
+	static const uint8 at[ANON_PSEUDONYM_LEN] = {
+		0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34
+	};
 
 	for (int i = 0; i < ANON_PSEUDONYM_LEN; i++)
 	{
@@ -533,7 +536,6 @@ anon_map_store(Relation rel, const char *ns, const uint8 *digest,
 			   uint8 *pseudonym)
 {
 	uint8		marker[ANON_DIGEST_LEN];
-
 	CatalogIndexState indstate;
 
 	anon_random_pseudonym(pseudonym);
