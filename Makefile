@@ -31,9 +31,9 @@ REGRESS = breakout_basics breakout_rules breakout_modes breakout_errors breakout
 	breakout_driver_types breakout_state \
 	protect_rules protect_scope protect_errors protect_guard protect_forget protect_backfill \
 	protect_privileges protect_attacks protect_upgrade hostile_inputs privileges_analytics secret_key \
-	pseudonym_rewrite pseudonym_normalize anonymized_access
+	pseudonym_rewrite pseudonym_normalize anonymized_access protect_loaded_map
 REGRESS_OPTS = --inputdir=. --load-extension=anonymize
-ISOLATION = pseudonym_first_insert forget_race pseudonym_deadlock pseudonym_prepared guard_attach_race
+ISOLATION = pseudonym_first_insert forget_race pseudonym_deadlock pseudonym_prepared guard_attach_race pseudonym_loaded_map
 ISOLATION_OPTS = --load-extension=anonymize
 
 PG_CPPFLAGS = -I$(srcdir)/src
@@ -43,3 +43,8 @@ include $(PGXS)
 
 # every object depends on the project's headers (PGXS does not track them)
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
+
+# keyed hashes use OpenSSL's SHA-256 when the server was built with it
+ifeq ($(with_ssl),openssl)
+SHLIB_LINK += -lcrypto
+endif

@@ -89,6 +89,7 @@ typedef struct ProtectConfig
 } ProtectConfig;
 
 static HTAB *protect_configs = NULL;
+static ProtectConfig *protect_last = NULL;	/* of the last call, in it */
 
 /* Backfill in progress: rules on these columns apply even if unchanged. */
 static Oid	backfill_relid = InvalidOid;
@@ -267,9 +268,16 @@ protect_config(Trigger *trigger, Relation rel)
 		protect_configs = hash_create("anonymize protect triggers", 64, &ctl,
 									  HASH_ELEM | HASH_BLOBS);
 	}
+	/* the trigger of the last call, most often (entries never move) */
+	if (protect_last != NULL && protect_last->tgoid == trigger->tgoid &&
+		protect_last->valid && protect_last->cxt != NULL)
+		return protect_last;
 	cfg = hash_search(protect_configs, &trigger->tgoid, HASH_ENTER, &found);
 	if (found && cfg->valid && cfg->cxt != NULL)
+	{
+		protect_last = cfg;
 		return cfg;
+	}
 
 	/* no call uses an invalid entry any more: free it before rebuilding */
 	if (found && cfg->cxt != NULL)
@@ -302,6 +310,7 @@ protect_config(Trigger *trigger, Relation rel)
 	}
 	PG_END_TRY();
 	cfg->valid = true;
+	protect_last = cfg;
 	return cfg;
 }
 
@@ -522,10 +531,10 @@ anon_protect_trigger(PG_FUNCTION_ARGS)
 	ProtectConfig *cfg = protect_config(trigdata->tg_trigger, rel);
 	bool		backfilling = is_update && protect_backfilling(rel);
 	bool		all_columns;
-	int		   *cols;
 	Datum	   *values;
 	bool	   *nulls;
-	int			n = 0;
+	bool		changed = false;
+	HeapTuple	result;
 
 	if (XactReadOnly)
 		ereport(ERROR,
@@ -538,16 +547,16 @@ anon_protect_trigger(PG_FUNCTION_ARGS)
 		((cfg->tenant_attnum || cfg->email_attnum) &&
 		 !protect_in_scope(cfg, oldtuple, tupdesc));
 
-	cols = palloc(sizeof(int) * cfg->nrules);
-	values = palloc(sizeof(Datum) * cfg->nrules);
-	nulls = palloc(sizeof(bool) * cfg->nrules);
+	/* the row is deformed once, and formed once if a rule changed it */
+	values = palloc(sizeof(Datum) * tupdesc->natts);
+	nulls = palloc(sizeof(bool) * tupdesc->natts);
+	heap_deform_tuple(newtuple, tupdesc, values, nulls);
 	for (int i = 0; i < cfg->nrules; i++)
 	{
 		AnonRule   *rule = &cfg->rules[i];
-		bool		isnull;
-		Datum		value = heap_getattr(newtuple, rule->attnum, tupdesc, &isnull);
+		int			col = rule->attnum - 1;
 
-		if (isnull)
+		if (nulls[col])
 			continue;
 		if (!all_columns &&
 			!(backfilling && list_member(backfill_columns, makeString(rule->column))))
@@ -555,22 +564,26 @@ anon_protect_trigger(PG_FUNCTION_ARGS)
 			bool		oldnull;
 			Datum		old = heap_getattr(oldtuple, rule->attnum, tupdesc, &oldnull);
 
-			if (!oldnull && datumIsEqual(value, old, rule->typbyval, rule->typlen))
+			if (!oldnull && datumIsEqual(values[col], old, rule->typbyval, rule->typlen))
 				continue;
 		}
-		cols[n] = rule->attnum;
-		values[n] = anon_rule_apply(rule, value, &nulls[n]);
-		n++;
+		values[col] = anon_rule_apply(rule, values[col], &nulls[col]);
+		changed = true;
 	}
 
 	if (backfilling && ++backfill_rows % BACKFILL_NOTICE_EVERY == 0)
 		ereport(NOTICE,
 				(errmsg("backfill of \"%s\": " INT64_FORMAT " rows anonymized",
 						RelationGetRelationName(rel), backfill_rows)));
-	if (n > 0)
-		newtuple = heap_modify_tuple_by_cols(newtuple, tupdesc, n, cols,
-											 values, nulls);
-	return PointerGetDatum(newtuple);
+	if (!changed)
+		return PointerGetDatum(newtuple);
+
+	/* as heap_modify_tuple_by_cols does: the new row keeps its identity */
+	result = heap_form_tuple(tupdesc, values, nulls);
+	result->t_data->t_ctid = newtuple->t_data->t_ctid;
+	result->t_self = newtuple->t_self;
+	result->t_tableOid = newtuple->t_tableOid;
+	return PointerGetDatum(result);
 }
 
 /* Options of one protect() call, validated. */

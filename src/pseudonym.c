@@ -14,7 +14,9 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/heapam.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
@@ -25,6 +27,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
@@ -38,6 +41,10 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/uuid.h"
+
+#ifdef USE_OPENSSL
+#include <openssl/sha.h>
+#endif
 
 #include "anonymize.h"
 #include "normalize.h"
@@ -82,6 +89,42 @@ typedef struct CacheEntry
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
+/*
+ * The map loaded whole, for a backend that meets many people it has not
+ * cached (a new connection of a busy application): a miss then costs a keyed
+ * hash and a probe instead of an index scan.  It is loaded once the backend
+ * has looked up ANON_LOAD_AFTER digests (at least four per block of the map)
+ * since the caches were last emptied, if the map has at most ANON_LOAD_MAX
+ * rows, and holds only rows that committed transactions of other sessions
+ * wrote and no transaction is deleting: as if each had been looked up at
+ * that moment.  It is emptied with the cache (forget(), a new key, a new
+ * relfilenode).  A digest it lacks had no such row when it was loaded: a new
+ * person is then stored at once under the lock on the digest (which scans the
+ * map again), and a lookup without create scans the map as before.
+ */
+#define ANON_LOAD_AFTER 1000
+#define ANON_LOAD_MAX 100000	/* rows: people and their markers */
+
+typedef struct MapEntry
+{
+	uint64		key;			/* the digest's first eight bytes */
+	char		status;			/* used by simplehash */
+	bool		ambiguous;		/* two digests share the key: not used */
+	uint8		digest[ANON_DIGEST_LEN];
+	uint8		pseudonym[ANON_PSEUDONYM_LEN];
+} MapEntry;
+
+#define SH_PREFIX			mcache
+#define SH_ELEMENT_TYPE		MapEntry
+#define SH_KEY_TYPE			uint64
+#define SH_KEY				key
+#define SH_HASH_KEY(tb, k)	((uint32) (k))	/* digest bytes are uniform */
+#define SH_EQUAL(tb, a, b)	((a) == (b))
+#define SH_SCOPE			static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
 static const uint8 *anon_secret = NULL;	/* owned by secret.c */
 static MemoryContext anon_cache_cxt = NULL;
 static pcache_hash *anon_cache = NULL;
@@ -94,6 +137,12 @@ static Oid	anon_signal_nsp = InvalidOid;	/* schema anon_signal_relid is of */
 static Oid	anon_map_node = InvalidOid; /* the map's relfilenode, as cached */
 static Oid	anon_signal_relid = InvalidOid; /* anonymize.forget_signal */
 static bool anon_map_check = false; /* the map had an invalidation */
+static MemoryContext anon_loaded_cxt = NULL;	/* the loaded map's */
+static mcache_hash *anon_loaded = NULL; /* the map loaded whole, or NULL */
+static bool anon_load_refused = false;	/* the map was too large to load */
+static int	anon_lookups = 0;	/* digests looked up since the last reset */
+static int	anon_load_at = 0;	/* lookups after which to load, if larger */
+static uint64 anon_resets = 0;	/* times the caches were emptied */
 
 /* Forget every cached pseudonym. */
 static void
@@ -105,6 +154,14 @@ anon_cache_reset(void)
 	anon_pending = NULL;
 	anon_npending = 0;
 	anon_maxpending = 0;
+	if (anon_loaded_cxt)
+		MemoryContextDelete(anon_loaded_cxt);
+	anon_loaded_cxt = NULL;
+	anon_loaded = NULL;
+	anon_load_refused = false;
+	anon_lookups = 0;
+	anon_load_at = 0;
+	anon_resets++;
 }
 
 /*
@@ -207,6 +264,67 @@ anon_load_secret(void)
 		anon_cache_reset();
 }
 
+#ifdef USE_OPENSSL
+
+/*
+ * HMAC-SHA256 with the key's inner and outer SHA-256 states computed once per
+ * key: a keyed hash then costs two SHA-256 blocks and no allocation, where
+ * pg_hmac would set the key up (and fetch the digest from OpenSSL) each time.
+ */
+static SHA256_CTX anon_hmac_inner;
+static SHA256_CTX anon_hmac_outer;
+static uint8 anon_hmac_key[ANON_SECRET_LEN];	/* the key of these states */
+static bool anon_hmac_ready = false;
+
+/* Compute the inner and outer states of the current key. */
+static void
+anon_hmac_setup(void)
+{
+	uint8		pad[SHA256_CBLOCK];
+
+	memset(pad, 0x36, sizeof(pad));
+	for (int i = 0; i < ANON_SECRET_LEN; i++)
+		pad[i] ^= anon_secret[i];
+	SHA256_Init(&anon_hmac_inner);
+	SHA256_Update(&anon_hmac_inner, pad, sizeof(pad));
+	memset(pad, 0x5c, sizeof(pad));
+	for (int i = 0; i < ANON_SECRET_LEN; i++)
+		pad[i] ^= anon_secret[i];
+	SHA256_Init(&anon_hmac_outer);
+	SHA256_Update(&anon_hmac_outer, pad, sizeof(pad));
+	explicit_bzero(pad, sizeof(pad));
+	memcpy(anon_hmac_key, anon_secret, ANON_SECRET_LEN);
+	anon_hmac_ready = true;
+}
+
+/* Keyed hash of (purpose, namespace, value); see pseudonym.h. */
+void
+anon_keyed_hash(char purpose, const char *ns, const char *value, int len,
+				uint8 *digest)
+{
+	SHA256_CTX	ctx;
+	uint8		p = (uint8) purpose;
+	uint8		inner[SHA256_DIGEST_LENGTH];
+
+	StaticAssertStmt(ANON_DIGEST_LEN == SHA256_DIGEST_LENGTH,
+					 "a digest is one SHA-256");
+	anon_load_secret();
+	if (!anon_hmac_ready ||
+		memcmp(anon_hmac_key, anon_secret, ANON_SECRET_LEN) != 0)
+		anon_hmac_setup();
+	ctx = anon_hmac_inner;
+	SHA256_Update(&ctx, &p, 1);
+	SHA256_Update(&ctx, ns, strlen(ns) + 1);
+	SHA256_Update(&ctx, value, len);
+	SHA256_Final(inner, &ctx);
+	ctx = anon_hmac_outer;
+	SHA256_Update(&ctx, inner, sizeof(inner));
+	SHA256_Final(digest, &ctx);
+	explicit_bzero(&ctx, sizeof(ctx));
+}
+
+#else							/* !USE_OPENSSL */
+
 /* Keyed hash of (purpose, namespace, value); see pseudonym.h. */
 void
 anon_keyed_hash(char purpose, const char *ns, const char *value, int len,
@@ -229,6 +347,8 @@ anon_keyed_hash(char purpose, const char *ns, const char *value, int len,
 						ctx ? pg_hmac_error(ctx) : "out of memory")));
 	pg_hmac_free(ctx);
 }
+
+#endif							/* USE_OPENSSL */
 
 /*
  * What a scan of the map's primary key found.  A dirty snapshot also shows
@@ -307,9 +427,10 @@ anon_map_check_shape(Relation rel)
 	list_free(indexes);
 }
 
-/* Insert a map row. */
+/* Insert a map row, with the map's indexes as opened by CatalogOpenIndexes. */
 static void
-anon_map_insert(Relation rel, const uint8 *digest, const uint8 *pseudonym)
+anon_map_insert(Relation rel, CatalogIndexState indstate, const uint8 *digest,
+				const uint8 *pseudonym)
 {
 	bytea	   *key = palloc(VARHDRSZ + ANON_DIGEST_LEN);
 	Datum		values[2];
@@ -325,7 +446,7 @@ anon_map_insert(Relation rel, const uint8 *digest, const uint8 *pseudonym)
 
 	/* insert the row and its index entries, as is done for a catalog */
 	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
-	CatalogTupleInsert(rel, tup);
+	CatalogTupleInsertWithInfo(rel, tup, indstate);
 	heap_freetuple(tup);
 	pfree(key);
 }
@@ -336,14 +457,18 @@ anon_uuid_format(const uint8 *pseudonym, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
 
+	/* where each byte's two digits go among the 36 characters */
+	static const uint8 at[ANON_PSEUDONYM_LEN] = {
+		0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34
+	};
+
 	for (int i = 0; i < ANON_PSEUDONYM_LEN; i++)
 	{
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			*out++ = '-';
-		*out++ = hex[pseudonym[i] >> 4];
-		*out++ = hex[pseudonym[i] & 0x0F];
+		out[at[i]] = hex[pseudonym[i] >> 4];
+		out[at[i] + 1] = hex[pseudonym[i] & 0x0F];
 	}
-	*out = '\0';
+	out[8] = out[13] = out[18] = out[23] = '-';
+	out[ANON_UUID_TEXT_LEN] = '\0';
 }
 
 /*
@@ -377,22 +502,50 @@ anon_marker_digest(const char *ns, int64 form, uint8 *digest)
 	anon_keyed_hash(ANON_PURPOSE_MARKER, ns, buf, len, digest);
 }
 
+/*
+ * Random bytes for new pseudonyms, drawn from pg_strong_random for 64 of
+ * them at a time (one call costs as much as its setup); each is wiped from
+ * the pool when it is taken.
+ */
+#define ANON_RANDOM_POOL 64
+static uint8 anon_random_pool[ANON_RANDOM_POOL * ANON_PSEUDONYM_LEN];
+static int	anon_random_left = 0;
+
+/* Fill a pseudonym with strong random bytes. */
+static void
+anon_random_pseudonym(uint8 *pseudonym)
+{
+	uint8	   *take;
+
+	if (anon_random_left == 0)
+	{
+		if (!pg_strong_random(anon_random_pool, sizeof(anon_random_pool)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate random values")));
+		anon_random_left = ANON_RANDOM_POOL;
+	}
+	take = anon_random_pool + --anon_random_left * ANON_PSEUDONYM_LEN;
+	memcpy(pseudonym, take, ANON_PSEUDONYM_LEN);
+	explicit_bzero(take, ANON_PSEUDONYM_LEN);
+}
+
 /* Store a new random pseudonym for a digest, and its marker. */
 static void
 anon_map_store(Relation rel, const char *ns, const uint8 *digest,
 			   uint8 *pseudonym)
 {
 	uint8		marker[ANON_DIGEST_LEN];
+	CatalogIndexState indstate;
 
-	if (!pg_strong_random(pseudonym, ANON_PSEUDONYM_LEN))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate random values")));
+	anon_random_pseudonym(pseudonym);
 	pseudonym[6] = (pseudonym[6] & 0x0f) | 0x40;	/* version 4 */
 	pseudonym[8] = (pseudonym[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
-	anon_map_insert(rel, digest, pseudonym);
 	anon_marker_digest(ns, anon_pseudonym_int8(pseudonym), marker);
-	anon_map_insert(rel, marker, pseudonym);
+	indstate = CatalogOpenIndexes(rel);
+	anon_map_insert(rel, indstate, digest, pseudonym);
+	anon_map_insert(rel, indstate, marker, pseudonym);
+	CatalogCloseIndexes(indstate);
 }
 
 /* Take or release the short lock on a digest. */
@@ -457,6 +610,114 @@ anon_map_open(void)
 }
 
 /*
+ * Load the map whole (see MapEntry) if it is time to and it is small enough.
+ * It is built in a context of the current transaction and kept only if it
+ * is complete and the caches were not emptied meanwhile.
+ */
+static void
+anon_map_load(Relation rel)
+{
+	BlockNumber nblocks;
+	MemoryContext cxt;
+	mcache_hash *loaded;
+	SnapshotData dirty;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	uint64		resets = anon_resets;
+	int			rows = 0;
+
+	if (anon_loaded != NULL || anon_load_refused ||
+		++anon_lookups < Max(ANON_LOAD_AFTER, anon_load_at))
+		return;
+	nblocks = RelationGetNumberOfBlocks(rel);
+	if (rel->rd_tableam != GetHeapamTableAmRoutine() ||
+		nblocks > ANON_LOAD_MAX / 32)
+	{
+		anon_load_refused = true;
+		return;
+	}
+	if (anon_lookups < (int) nblocks * 4)
+	{
+		anon_load_at = (int) nblocks * 4;	/* the size is read again then */
+		return;
+	}
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "anonymize loaded map",
+								ALLOCSET_DEFAULT_SIZES);
+	loaded = mcache_create(cxt, Min(Max(1024, nblocks * 64), ANON_LOAD_MAX), NULL);
+	InitDirtySnapshot(dirty);
+	scan = table_beginscan(rel, &dirty, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		bool		isnull1;
+		bool		isnull2;
+		Datum		lookup = heap_getattr(tup, 1, RelationGetDescr(rel), &isnull1);
+		Datum		pseudonym = heap_getattr(tup, 2, RelationGetDescr(rel), &isnull2);
+		bytea	   *digest;
+		uint64		key;
+		MapEntry   *entry;
+		bool		found;
+
+		CHECK_FOR_INTERRUPTS();
+		/* rows being written or deleted, or of this transaction, are not */
+		if (TransactionIdIsValid(dirty.xmin) || TransactionIdIsValid(dirty.xmax) ||
+			TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetRawXmin(tup->t_data)) ||
+			isnull1 || isnull2)
+			continue;
+		digest = DatumGetByteaPP(lookup);
+		if (VARSIZE_ANY_EXHDR(digest) != ANON_DIGEST_LEN)
+			continue;
+		if (++rows > ANON_LOAD_MAX)
+			break;
+		memcpy(&key, VARDATA_ANY(digest), sizeof(key));
+		entry = mcache_insert(loaded, key, &found);
+		if (found)
+			entry->ambiguous = true;
+		else
+		{
+			entry->ambiguous = false;
+			memcpy(entry->digest, VARDATA_ANY(digest), ANON_DIGEST_LEN);
+			memcpy(entry->pseudonym, DatumGetUUIDP(pseudonym)->data,
+				   ANON_PSEUDONYM_LEN);
+		}
+	}
+	table_endscan(scan);
+
+	if (rows > ANON_LOAD_MAX || resets != anon_resets)
+	{
+		MemoryContextDelete(cxt);
+		anon_load_refused = rows > ANON_LOAD_MAX;
+		return;
+	}
+	MemoryContextSetParent(cxt, TopMemoryContext);
+	anon_loaded_cxt = cxt;
+	anon_loaded = loaded;
+}
+
+/*
+ * What the loaded map says of a digest: 1 (and its pseudonym) if it holds
+ * it, 0 if the digest had no row when the map was loaded, -1 if the map is
+ * not loaded or the digest's key is ambiguous.
+ */
+static int
+anon_map_loaded_find(const uint8 *digest, uint8 *pseudonym)
+{
+	uint64		key;
+	MapEntry   *entry;
+
+	if (anon_loaded == NULL)
+		return -1;
+	memcpy(&key, digest, sizeof(key));
+	entry = mcache_lookup(anon_loaded, key);
+	if (entry == NULL)
+		return 0;
+	if (entry->ambiguous || memcmp(entry->digest, digest, ANON_DIGEST_LEN) != 0)
+		return -1;
+	memcpy(pseudonym, entry->pseudonym, ANON_PSEUDONYM_LEN);
+	return 1;
+}
+
+/*
  * Find the row of a digest, waiting for any transaction that is inserting
  * or deleting it; with create, store a new pseudonym (and its marker, in
  * namespace ns) if there is none.  Sets *mine if the row found or made was
@@ -472,12 +733,35 @@ static bool
 anon_map_get(const char *ns, const uint8 *digest, bool create,
 			 uint8 *pseudonym, bool *mine)
 {
+	bool		first = true;
+
 	for (;;)
 	{
 		Relation	rel = anon_map_open();
 		MapRow		row;
+		int			known = -1;
 
-		anon_map_scan(rel, digest, &row);
+		if (first)
+		{
+			anon_map_load(rel);
+			known = anon_map_loaded_find(digest, pseudonym);
+			first = false;
+		}
+		if (known > 0)
+		{
+			table_close(rel, NoLock);
+			*mine = false;
+			return true;
+		}
+		if (known == 0 && create)
+		{
+			/* no row when the map was loaded: look under the lock only */
+			row.found = false;
+			row.mine = false;
+			row.xwait = InvalidTransactionId;
+		}
+		else
+			anon_map_scan(rel, digest, &row);
 		if (!row.found && create)
 		{
 			anon_digest_lock(digest, true);
@@ -897,13 +1181,16 @@ anon_mark_pseudonym(PG_FUNCTION_ARGS)
 	uint8		found[ANON_PSEUDONYM_LEN];
 	bool		mine;
 	Relation	rel;
+	CatalogIndexState indstate;
 
 	anon_marker_digest(ns, anon_pseudonym_int8(pseudonym->data), digest);
 	if (anon_map_get(ns, digest, false, found, &mine))
 		PG_RETURN_VOID();
 	rel = anon_map_open();
 	anon_digest_lock(digest, true);
-	anon_map_insert(rel, digest, pseudonym->data);
+	indstate = CatalogOpenIndexes(rel);
+	anon_map_insert(rel, indstate, digest, pseudonym->data);
+	CatalogCloseIndexes(indstate);
 	anon_digest_lock(digest, false);
 	table_close(rel, NoLock);
 	PG_RETURN_VOID();
