@@ -2,22 +2,27 @@
  *
  * breakout_state.c
  *	  The type anonymize.breakout_state: the state of a one-field breakout
- *	  (by rows or by people) as a value, and the aggregates over it.
+ *	  (by rows or by people) or of a two-field breakout as a value, and the
+ *	  aggregates over it.
  *
  * With a concrete state type, Citus computes the breakout's states on the
  * workers and merges them on the coordinator (the concrete-typed overloads
  * of anonymized_breakout), and users can keep states and merge them later
  * (breakout_partial, breakout_merge, breakout_groups: rollups).
  *
- * In memory a state is an expanded object holding breakout.c's hash tables;
- * the transition function changes it in place, so a row costs what it costs
- * with the internal state of the polymorphic forms.  Its flat form (on disk,
- * between parallel workers, in binary I/O) is the bytes "ABS", a version
- * byte, and anon_breakout_write's portable bytes; its text form, which Citus
+ * In memory a state is an expanded object holding the hash tables of
+ * breakout.c (or breakout_two.c); the transition function changes it in
+ * place, so a row costs what it costs with the internal state of the
+ * polymorphic forms.  Its flat form (on disk, between parallel workers, in
+ * binary I/O) is the bytes "ABS", a version byte, and the portable bytes of
+ * anon_breakout_write (or anon_two_write); its text form, which Citus
  * sends from the workers, is "abs1:" and the base64 of the bytes after the
  * version.  Every state read from outside is checked as it is read: a
  * malformed one is an error (22P02 as text, 22P03 in binary), and a state of
- * another version is refused with a clear message.
+ * another version is refused with a clear message.  A state names only base
+ * types, and a state that a transition call did not make itself (an
+ * aggregate's initial value) must be of its argument types: no state makes
+ * the extension read a value as another type.
  *
  * A state holds raw counts, sums and (by people) the distinct subjects of
  * every group: it is as sensitive as the rows it was made of.
