@@ -101,11 +101,20 @@ struct BreakoutState
 	bool		sensitivity_text;	/* the sensitivity is text, not the enum */
 	AnonSensitivityText sensitivity_label;
 
+	SubjectBatch batch;			/* subjects of rows not yet stored */
 	bgroup_hash *groups;		/* groups with a non-NULL key */
 	BreakoutGroup nullgroup;	/* rows with a NULL key (rows = 0: none) */
 	int64		rows;			/* totals over every group */
 	int64		metric_rows;
 };
+
+/* An empty set of subjects for a group of the state. */
+static SubjectSet *
+breakout_new_subjects(BreakoutState *state)
+{
+	return anon_subjects_create_batched(&state->subject, state->mcxt,
+										&state->batch);
+}
 
 PG_FUNCTION_INFO_V1(anon_breakout_trans);
 PG_FUNCTION_INFO_V1(anon_breakout_combine);
@@ -236,7 +245,7 @@ breakout_find_group(BreakoutState *state, Datum key, bool isnull)
 		}
 	}
 	if (state->by_subject && group->subjects == NULL)
-		group->subjects = anon_subjects_create(&state->subject, state->mcxt);
+		group->subjects = breakout_new_subjects(state);
 	return group;
 }
 
@@ -290,7 +299,7 @@ anon_breakout_advance(BreakoutState *state, FunctionCallInfo fcinfo)
 	add.sum = metric;
 	breakout_group_add(group, 1, has_metric ? 1 : 0, add);
 	if (state->by_subject && !PG_ARGISNULL(5))
-		anon_subjects_add(group->subjects, PG_GETARG_DATUM(5), has_metric);
+		anon_subjects_add_later(group->subjects, PG_GETARG_DATUM(5), has_metric);
 	state->rows++;
 	state->metric_rows += has_metric ? 1 : 0;
 }
@@ -339,8 +348,7 @@ breakout_merge(BreakoutState *dst, BreakoutState *src)
 			d->rows = 0;
 			d->metric_rows = 0;
 			d->sum.sum = d->sum.comp = 0.0;
-			d->subjects = dst->by_subject ?
-				anon_subjects_create(&dst->subject, dst->mcxt) : NULL;
+			d->subjects = dst->by_subject ? breakout_new_subjects(dst) : NULL;
 		}
 		breakout_group_add(d, g->rows, g->metric_rows, g->sum);
 		if (g->subjects)
@@ -1166,7 +1174,7 @@ breakout_read_counts(AnonReader *r, BreakoutState *state, BreakoutGroup *g)
 		if (has)
 		{
 			if (g->subjects == NULL)
-				g->subjects = anon_subjects_create(&state->subject, state->mcxt);
+				g->subjects = breakout_new_subjects(state);
 			anon_subjects_read(r, g->subjects);
 			if (anon_subjects_count(g->subjects, false) > g->rows)
 				anon_read_fail(r, "A group has more people than rows.");
@@ -1234,8 +1242,7 @@ anon_breakout_read(AnonReader *r, MemoryContext mcxt)
 	breakout_read_counts(r, state, &state->nullgroup);
 	if (state->by_subject && state->nullgroup.rows > 0 &&
 		state->nullgroup.subjects == NULL)
-		state->nullgroup.subjects = anon_subjects_create(&state->subject,
-														 state->mcxt);
+		state->nullgroup.subjects = breakout_new_subjects(state);
 	rows += state->nullgroup.rows;
 	metric_rows += state->nullgroup.metric_rows;
 	ngroups = anon_read_int64(r);
@@ -1261,8 +1268,7 @@ anon_breakout_read(AnonReader *r, MemoryContext mcxt)
 		g->metric_rows = counts.metric_rows;
 		g->sum = counts.sum;
 		g->subjects = counts.subjects ? counts.subjects :
-			(state->by_subject ?
-			 anon_subjects_create(&state->subject, state->mcxt) : NULL);
+			(state->by_subject ? breakout_new_subjects(state) : NULL);
 		rows += g->rows;
 		metric_rows += g->metric_rows;
 	}

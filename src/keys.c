@@ -542,17 +542,33 @@ typedef struct SubjectEntry
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
+/* Fetch the memory at p into the cache, without waiting for it. */
+#if defined(__GNUC__) || defined(__clang__)
+#define subjects_prefetch(p)	__builtin_prefetch(p, 1)
+#else
+#define subjects_prefetch(p)	((void) (p))
+#endif
+
 struct SubjectSet
 {
 	AnonKeyType *kt;
 	MemoryContext mcxt;
 	subjset_hash *hash;
 	int64		with_metric;	/* subjects with a metric */
+	SubjectBatch *batch;		/* of anon_subjects_add_later, or NULL */
 };
 
 /* An empty set of subjects of type kt, in mcxt. */
 SubjectSet *
 anon_subjects_create(AnonKeyType *kt, MemoryContext mcxt)
+{
+	return anon_subjects_create_batched(kt, mcxt, NULL);
+}
+
+/* An empty set whose later additions go through batch; see keys.h. */
+SubjectSet *
+anon_subjects_create_batched(AnonKeyType *kt, MemoryContext mcxt,
+							 SubjectBatch *batch)
 {
 	SubjectSet *set = MemoryContextAlloc(mcxt, sizeof(SubjectSet));
 
@@ -560,11 +576,12 @@ anon_subjects_create(AnonKeyType *kt, MemoryContext mcxt)
 	set->mcxt = mcxt;
 	set->hash = subjset_create(mcxt, 8, kt);
 	set->with_metric = 0;
+	set->batch = batch;
 	return set;
 }
 
 /* Add a subject, or note that it has a metric. */
-static void
+static inline void
 anon_subjects_add_hashed(SubjectSet *set, Datum subject, uint32 hash,
 						 bool with_metric)
 {
@@ -583,6 +600,54 @@ anon_subjects_add_hashed(SubjectSet *set, Datum subject, uint32 hash,
 	}
 }
 
+/*
+ * Hold a subject of a set in a batch, and fetch the slot where its search
+ * begins; once the batch is full, store the one held longest, whose slot has
+ * had the time to arrive.
+ */
+static inline void
+subjects_defer(SubjectBatch *b, SubjectSet *set, Datum subject, uint32 hash,
+			   bool with_metric)
+{
+	SubjectPending *p;
+
+	subjects_prefetch(&set->hash->data[hash & set->hash->sizemask]);
+	if (b->n < ANON_SUBJECTS_AHEAD)
+		p = &b->items[b->n++];
+	else
+	{
+		p = &b->items[b->next];
+		b->next = (b->next + 1) % ANON_SUBJECTS_AHEAD;
+		anon_subjects_add_hashed(p->set, p->subject, p->hash, p->with_metric);
+	}
+	p->set = set;
+	p->subject = subject;
+	p->hash = hash;
+	p->with_metric = with_metric;
+}
+
+/* Store every subject a batch holds; see keys.h. */
+void
+anon_subjects_flush(SubjectBatch *b)
+{
+	for (int i = 0; i < b->n; i++)
+	{
+		SubjectPending *p = &b->items[i];
+
+		anon_subjects_add_hashed(p->set, p->subject, p->hash, p->with_metric);
+	}
+	b->n = 0;
+	b->next = 0;
+}
+
+/* Store what the batch of a set holds, before the set is read. */
+static inline void
+subjects_settle(SubjectSet *set)
+{
+	if (unlikely(set->batch != NULL && set->batch->n > 0))
+		anon_subjects_flush(set->batch);
+}
+
 /* Add one row's subject to a set. */
 void
 anon_subjects_add(SubjectSet *set, Datum subject, bool with_metric)
@@ -591,22 +656,41 @@ anon_subjects_add(SubjectSet *set, Datum subject, bool with_metric)
 							 with_metric);
 }
 
+/* Add one row's subject to a set, now or a few calls later; see keys.h. */
+void
+anon_subjects_add_later(SubjectSet *set, Datum subject, bool with_metric)
+{
+	/* a value by reference would be gone with its row */
+	if (set->batch == NULL || !set->kt->typbyval)
+	{
+		anon_subjects_add(set, subject, with_metric);
+		return;
+	}
+	subjects_defer(set->batch, set, subject, anon_key_hash(set->kt, subject),
+				   with_metric);
+}
+
 /* Add every subject of src to dst. */
 void
 anon_subjects_merge(SubjectSet *dst, SubjectSet *src)
 {
+	SubjectBatch batch;
 	subjset_iterator it;
 	SubjectEntry *e;
 
+	subjects_settle(src);
+	batch.n = batch.next = 0;
 	subjset_start_iterate(src->hash, &it);
 	while ((e = subjset_iterate(src->hash, &it)) != NULL)
-		anon_subjects_add_hashed(dst, e->subject, e->hash, e->with_metric);
+		subjects_defer(&batch, dst, e->subject, e->hash, e->with_metric);
+	anon_subjects_flush(&batch);
 }
 
 /* The number of subjects (with a metric, in the basic mode). */
 int64
 anon_subjects_count(SubjectSet *set, bool basic)
 {
+	subjects_settle(set);
 	return basic ? set->with_metric : (int64) set->hash->members;
 }
 
@@ -617,6 +701,7 @@ anon_subjects_send(StringInfo buf, SubjectSet *set)
 	subjset_iterator it;
 	SubjectEntry *e;
 
+	subjects_settle(set);
 	pq_sendint64(buf, set->hash->members);
 	subjset_start_iterate(set->hash, &it);
 	while ((e = subjset_iterate(set->hash, &it)) != NULL)
@@ -640,24 +725,42 @@ anon_subjects_recv(StringInfo buf, SubjectSet *set)
 	}
 }
 
-/* Read the subjects written by anon_subjects_send into a set, checked. */
-void
-anon_subjects_read(AnonReader *r, SubjectSet *set)
+/* The count of subjects that anon_subjects_send wrote before them, checked. */
+static int64
+subjects_read_count(AnonReader *r)
 {
 	int64		n = anon_read_int64(r);
 
 	/* each subject takes at least 5 bytes */
 	if (n < 0 || n > (r->end - r->cur) / 5)
 		anon_read_fail(r, "A group's count of subjects does not match the state's length.");
+	return n;
+}
+
+/* One subject's flag written by anon_subjects_send, checked. */
+static inline bool
+subjects_read_flag(AnonReader *r)
+{
+	uint8		with_metric = anon_read_byte(r);
+
+	if (with_metric > 1)
+		anon_read_fail(r, "A subject's flag is neither 0 nor 1.");
+	return with_metric;
+}
+
+/* Read the subjects written by anon_subjects_send into a set, checked. */
+void
+anon_subjects_read(AnonReader *r, SubjectSet *set)
+{
+	int64		n = subjects_read_count(r);
+
 	for (int64 i = 0; i < n; i++)
 	{
-		uint8		with_metric = anon_read_byte(r);
+		bool		with_metric = subjects_read_flag(r);
 		bool		found;
 		Datum		subject;
 		SubjectEntry *e;
 
-		if (with_metric > 1)
-			anon_read_fail(r, "A subject's flag is neither 0 nor 1.");
 		subject = anon_key_read(r, set->kt);
 		e = subjset_insert(set->hash, subject, &found);
 		if (found)
@@ -666,4 +769,21 @@ anon_subjects_read(AnonReader *r, SubjectSet *set)
 		e->with_metric = with_metric;
 		set->with_metric += with_metric;
 	}
+}
+
+/* Read subjects written by anon_subjects_send into a set, merging; see keys.h. */
+int64
+anon_subjects_read_merge(AnonReader *r, SubjectSet *set, SubjectBatch *batch)
+{
+	int64		n = subjects_read_count(r);
+
+	for (int64 i = 0; i < n; i++)
+	{
+		bool		with_metric = subjects_read_flag(r);
+		Datum		subject = anon_key_read(r, set->kt);
+
+		subjects_defer(batch, set, subject, anon_key_hash(set->kt, subject),
+					   with_metric);
+	}
+	return n;
 }
