@@ -533,6 +533,8 @@ typedef struct SubjectEntry
 #define SH_ELEMENT_TYPE		SubjectEntry
 #define SH_KEY_TYPE			Datum
 #define SH_KEY				subject
+/* tables at most half full: most rows add a subject, and probes stay short */
+#define SH_FILLFACTOR		(0.5)
 #define SH_HASH_KEY(tb, k)	anon_key_hash((AnonKeyType *) (tb)->private_data, k)
 #define SH_EQUAL(tb, a, b)	anon_key_equal((AnonKeyType *) (tb)->private_data, a, b)
 #define SH_STORE_HASH
@@ -554,6 +556,9 @@ struct SubjectSet
 	AnonKeyType *kt;
 	MemoryContext mcxt;
 	subjset_hash *hash;
+	/* hash->data and hash->sizemask, one memory access nearer */
+	SubjectEntry *data;
+	uint32		sizemask;
 	int64		with_metric;	/* subjects with a metric */
 	SubjectBatch *batch;		/* of anon_subjects_add_later, or NULL */
 };
@@ -575,6 +580,8 @@ anon_subjects_create_batched(AnonKeyType *kt, MemoryContext mcxt,
 	set->kt = kt;
 	set->mcxt = mcxt;
 	set->hash = subjset_create(mcxt, 8, kt);
+	set->data = set->hash->data;
+	set->sizemask = set->hash->sizemask;
 	set->with_metric = 0;
 	set->batch = batch;
 	return set;
@@ -592,6 +599,9 @@ anon_subjects_add_hashed(SubjectSet *set, Datum subject, uint32 hash,
 	{
 		e->subject = anon_key_copy(set->kt, set->mcxt, subject);
 		e->with_metric = false;
+		/* the table may have grown */
+		set->data = set->hash->data;
+		set->sizemask = set->hash->sizemask;
 	}
 	if (with_metric && !e->with_metric)
 	{
@@ -611,7 +621,7 @@ subjects_defer(SubjectBatch *b, SubjectSet *set, Datum subject, uint32 hash,
 {
 	SubjectPending *p;
 
-	subjects_prefetch(&set->hash->data[hash & set->hash->sizemask]);
+	subjects_prefetch(&set->data[hash & set->sizemask]);
 	if (b->n < ANON_SUBJECTS_AHEAD)
 		p = &b->items[b->n++];
 	else
@@ -769,6 +779,8 @@ anon_subjects_read(AnonReader *r, SubjectSet *set)
 		e->with_metric = with_metric;
 		set->with_metric += with_metric;
 	}
+	set->data = set->hash->data;
+	set->sizemask = set->hash->sizemask;
 }
 
 /* Read subjects written by anon_subjects_send into a set, merging; see keys.h. */
