@@ -304,17 +304,10 @@ anon_breakout_advance(BreakoutState *state, FunctionCallInfo fcinfo)
 	state->metric_rows += has_metric ? 1 : 0;
 }
 
-/* Fold the groups and settings of src into dst. */
+/* Take the settings of src into dst, if dst has none yet; else check them. */
 static void
-breakout_merge(BreakoutState *dst, BreakoutState *src)
+breakout_merge_settings(BreakoutState *dst, BreakoutState *src)
 {
-	bgroup_iterator it;
-	BreakoutGroup *g;
-
-	if (dst->key.type != src->key.type || dst->by_subject != src->by_subject)
-		elog(ERROR, "cannot combine breakouts of types %u and %u",
-			 dst->key.type, src->key.type);
-
 	if (!dst->settings_known)
 	{
 		dst->settings_known = src->settings_known;
@@ -326,7 +319,20 @@ breakout_merge(BreakoutState *dst, BreakoutState *src)
 			 (src->threshold != dst->threshold ||
 			  src->sensitivity != dst->sensitivity))
 		anon_settings_differ();
+}
 
+/* Fold the groups and settings of src into dst. */
+static void
+breakout_merge(BreakoutState *dst, BreakoutState *src)
+{
+	bgroup_iterator it;
+	BreakoutGroup *g;
+
+	if (dst->key.type != src->key.type || dst->by_subject != src->by_subject)
+		elog(ERROR, "cannot combine breakouts of types %u and %u",
+			 dst->key.type, src->key.type);
+
+	breakout_merge_settings(dst, src);
 	dst->rows += src->rows;
 	dst->metric_rows += src->metric_rows;
 	breakout_group_add(&dst->nullgroup, src->nullgroup.rows,
@@ -998,9 +1004,9 @@ breakout_collation_name(Oid collation)
 	return name ? name : "default";
 }
 
-/* Merge src into dst, refusing states of another form; see breakout.h. */
-void
-anon_breakout_merge_state(BreakoutState *dst, BreakoutState *src)
+/* Refuse to merge src into dst if they are of another form or settings. */
+static void
+breakout_check_mergeable(BreakoutState *dst, BreakoutState *src)
 {
 	if (dst->by_subject != src->by_subject)
 		ereport(ERROR,
@@ -1039,6 +1045,13 @@ anon_breakout_merge_state(BreakoutState *dst, BreakoutState *src)
 						   breakout_sensitivity_names[dst->sensitivity],
 						   src->threshold,
 						   breakout_sensitivity_names[src->sensitivity])));
+}
+
+/* Merge src into dst, refusing states of another form; see breakout.h. */
+void
+anon_breakout_merge_state(BreakoutState *dst, BreakoutState *src)
+{
+	breakout_check_mergeable(dst, src);
 	breakout_merge(dst, src);
 }
 
@@ -1150,12 +1163,9 @@ anon_breakout_write(StringInfo buf, BreakoutState *state)
 	AtEOXact_GUC(true, nest);
 }
 
-/*
- * Read one group's counts (and subjects, into g->subjects if by subject),
- * checked.
- */
+/* Read one group's row counts and sum, checked. */
 static void
-breakout_read_counts(AnonReader *r, BreakoutState *state, BreakoutGroup *g)
+breakout_read_sums(AnonReader *r, BreakoutGroup *g)
 {
 	g->rows = anon_read_int64(r);
 	g->metric_rows = anon_read_int64(r);
@@ -1165,12 +1175,31 @@ breakout_read_counts(AnonReader *r, BreakoutState *state, BreakoutGroup *g)
 		anon_read_fail(r, "A group's counts are negative or inconsistent.");
 	if (!isfinite(g->sum.sum) || !isfinite(g->sum.comp))
 		anon_read_fail(r, "A group's sum is not finite.");
+}
+
+/* Read whether a group's subjects follow, checked. */
+static bool
+breakout_read_flag(AnonReader *r)
+{
+	uint8		has = anon_read_byte(r);
+
+	if (has > 1)
+		anon_read_fail(r, "A group's flag is neither 0 nor 1.");
+	return has;
+}
+
+/*
+ * Read one group's counts (and subjects, into g->subjects if by subject),
+ * checked.
+ */
+static void
+breakout_read_counts(AnonReader *r, BreakoutState *state, BreakoutGroup *g)
+{
+	breakout_read_sums(r, g);
 	if (state->by_subject)
 	{
-		uint8		has = anon_read_byte(r);
+		uint8		has = breakout_read_flag(r);
 
-		if (has > 1)
-			anon_read_fail(r, "A group's flag is neither 0 nor 1.");
 		if (has)
 		{
 			if (g->subjects == NULL)
@@ -1182,9 +1211,13 @@ breakout_read_counts(AnonReader *r, BreakoutState *state, BreakoutGroup *g)
 	}
 }
 
-/* Read a state written by anon_breakout_write, checked; see breakout.h. */
-BreakoutState *
-anon_breakout_read(AnonReader *r, MemoryContext mcxt)
+/*
+ * Read what comes before the groups in a state written by
+ * anon_breakout_write: an empty state of its form and settings, in mcxt,
+ * with its totals.
+ */
+static BreakoutState *
+breakout_read_header(AnonReader *r, MemoryContext mcxt)
 {
 	BreakoutState *state;
 	uint8		form = anon_read_byte(r);
@@ -1193,10 +1226,6 @@ anon_breakout_read(AnonReader *r, MemoryContext mcxt)
 	Oid			subjecttype = InvalidOid;
 	int32		threshold;
 	uint8		sensitivity;
-	int64		ngroups;
-	int64		rows = 0;
-	int64		metric_rows = 0;
-	int			nest;
 
 	if (form != 1 && form != 2)
 		anon_read_fail(r, "The state's form is unknown.");
@@ -1235,6 +1264,41 @@ anon_breakout_read(AnonReader *r, MemoryContext mcxt)
 	state->sensitivity_oid = InvalidOid;
 	state->rows = anon_read_int64(r);
 	state->metric_rows = anon_read_int64(r);
+	return state;
+}
+
+/* The count of groups that follows the NULL key's group, checked. */
+static int64
+breakout_read_ngroups(AnonReader *r)
+{
+	int64		ngroups = anon_read_int64(r);
+
+	/* each group takes at least 37 bytes */
+	if (ngroups < 0 || ngroups > (r->end - r->cur) / 37)
+		anon_read_fail(r, "The state's count of groups does not match its length.");
+	return ngroups;
+}
+
+/* Check the end of a state read and its totals (the sums of its groups). */
+static void
+breakout_read_end(AnonReader *r, BreakoutState *state, int64 rows,
+				  int64 metric_rows)
+{
+	if (r->cur != r->end)
+		anon_read_fail(r, "The state has bytes after its end.");
+	if (rows != state->rows || metric_rows != state->metric_rows)
+		anon_read_fail(r, "The state's totals are not the sums of its groups.");
+}
+
+/* Read a state written by anon_breakout_write, checked; see breakout.h. */
+BreakoutState *
+anon_breakout_read(AnonReader *r, MemoryContext mcxt)
+{
+	BreakoutState *state = breakout_read_header(r, mcxt);
+	int64		ngroups;
+	int64		rows = 0;
+	int64		metric_rows = 0;
+	int			nest;
 
 	nest = anon_portable_settings();
 	if (state->by_subject)
@@ -1245,10 +1309,7 @@ anon_breakout_read(AnonReader *r, MemoryContext mcxt)
 		state->nullgroup.subjects = breakout_new_subjects(state);
 	rows += state->nullgroup.rows;
 	metric_rows += state->nullgroup.metric_rows;
-	ngroups = anon_read_int64(r);
-	/* each group takes at least 37 bytes */
-	if (ngroups < 0 || ngroups > (r->end - r->cur) / 37)
-		anon_read_fail(r, "The state's count of groups does not match its length.");
+	ngroups = breakout_read_ngroups(r);
 	for (int64 i = 0; i < ngroups; i++)
 	{
 		BreakoutGroup counts = {0};
@@ -1273,11 +1334,85 @@ anon_breakout_read(AnonReader *r, MemoryContext mcxt)
 		metric_rows += g->metric_rows;
 	}
 	AtEOXact_GUC(true, nest);
-	if (r->cur != r->end)
-		anon_read_fail(r, "The state has bytes after its end.");
-	if (rows != state->rows || metric_rows != state->metric_rows)
-		anon_read_fail(r, "The state's totals are not the sums of its groups.");
+	breakout_read_end(r, state, rows, metric_rows);
 	return state;
+}
+
+/*
+ * Read one group of a state written by anon_breakout_write and add it to
+ * dst's group of the same key (null: the NULL key's group); subjects go
+ * through batch.  Adds the group's rows to *rows and *metric_rows.
+ */
+static void
+breakout_read_merge_group(AnonReader *r, BreakoutState *dst, bool null,
+						  SubjectBatch *batch, int64 *rows, int64 *metric_rows)
+{
+	BreakoutGroup counts = {0};
+	BreakoutGroup *g;
+	AnonReader	subjects = {0};
+	bool		has = false;
+
+	breakout_read_sums(r, &counts);
+	if (dst->by_subject && (has = breakout_read_flag(r)))
+	{
+		/* the key comes after the subjects: find it first */
+		subjects = *r;
+		anon_subjects_skip(r, &dst->subject);
+	}
+	if (null)
+		g = counts.rows > 0 || has ?
+			breakout_find_group(dst, (Datum) 0, true) : &dst->nullgroup;
+	else
+	{
+		if (counts.rows == 0)
+			anon_read_fail(r, "A group has no row.");
+		g = breakout_find_group(dst, anon_key_read(r, &dst->key), false);
+	}
+	breakout_group_add(g, counts.rows, counts.metric_rows, counts.sum);
+	if (has)
+	{
+		if (g->subjects == NULL)
+			g->subjects = breakout_new_subjects(dst);
+		if (anon_subjects_read_merge(&subjects, g->subjects, batch) > counts.rows)
+			anon_read_fail(r, "A group has more people than rows.");
+	}
+	*rows += counts.rows;
+	*metric_rows += counts.metric_rows;
+}
+
+/*
+ * Read a state written by anon_breakout_write and merge it into dst as it
+ * is read; see breakout.h.
+ */
+BreakoutState *
+anon_breakout_read_merge(AnonReader *r, BreakoutState *dst, MemoryContext mcxt)
+{
+	BreakoutState *src = breakout_read_header(r, dst ? CurrentMemoryContext : mcxt);
+	SubjectBatch batch = {0};
+	int64		ngroups;
+	int64		rows = 0;
+	int64		metric_rows = 0;
+	int			nest;
+
+	if (dst == NULL)
+		dst = src;				/* its totals are already those read */
+	else
+	{
+		breakout_check_mergeable(dst, src);
+		breakout_merge_settings(dst, src);
+		dst->rows += src->rows;
+		dst->metric_rows += src->metric_rows;
+	}
+
+	nest = anon_portable_settings();
+	breakout_read_merge_group(r, dst, true, &batch, &rows, &metric_rows);
+	ngroups = breakout_read_ngroups(r);
+	for (int64 i = 0; i < ngroups; i++)
+		breakout_read_merge_group(r, dst, false, &batch, &rows, &metric_rows);
+	anon_subjects_flush(&batch);
+	AtEOXact_GUC(true, nest);
+	breakout_read_end(r, src, rows, metric_rows);
+	return dst;
 }
 
 /* The groups of a state that may be shown; see breakout.h. */

@@ -134,11 +134,12 @@ bstate_flatten_into(ExpandedObjectHeader *eohptr, void *result,
 }
 
 /*
- * Read the bytes of a flat form after its varlena header: the magic, the
- * version, the state.  sqlstate is that of a malformed input.
+ * A reader of the bytes of a flat form after its varlena header, past the
+ * magic and the version, which it checks.  sqlstate is that of a malformed
+ * input.
  */
-static BreakoutState *
-bstate_read_bytes(const char *data, int len, int sqlstate, MemoryContext mcxt)
+static AnonReader
+bstate_reader(const char *data, int len, int sqlstate)
 {
 	AnonReader	r = {data, data + len, sqlstate};
 	const char *magic = anon_read_bytes(&r, 3);
@@ -154,7 +155,59 @@ bstate_read_bytes(const char *data, int len, int sqlstate, MemoryContext mcxt)
 				 errdetail("This version of anonymize reads states of version %d.",
 						   BSTATE_VERSION),
 				 errhint("Read the state with the version of anonymize that wrote it, or make it again from the rows.")));
+	return r;
+}
+
+/*
+ * Read the bytes of a flat form after its varlena header: the magic, the
+ * version, the state.  sqlstate is that of a malformed input.
+ */
+static BreakoutState *
+bstate_read_bytes(const char *data, int len, int sqlstate, MemoryContext mcxt)
+{
+	AnonReader	r = bstate_reader(data, len, sqlstate);
+
 	return anon_breakout_read(&r, mcxt);
+}
+
+/* The state of a datum of the type if it is expanded, else NULL. */
+static BreakoutState *
+bstate_expanded(Datum d)
+{
+	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)))
+	{
+		ExpandedObjectHeader *eoh = DatumGetEOHP(d);
+
+		if (eoh->eoh_methods == &bstate_methods)
+			return ((BreakoutStateEOH *) eoh)->state;
+	}
+	return NULL;
+}
+
+/*
+ * Merge the state of a datum of the type into dst (mcxt NULL), or into a new
+ * state in mcxt (dst NULL); returns it.  An expanded state is merged from
+ * its hash tables, a flat one as it is read (each subject hashed once, not
+ * read into a state and merged from it).  Values read are allocated in the
+ * current memory context.
+ */
+static BreakoutState *
+bstate_merge_datum(BreakoutState *dst, Datum d, MemoryContext mcxt)
+{
+	BreakoutState *src = bstate_expanded(d);
+	struct varlena *v;
+	AnonReader	r;
+
+	if (src != NULL)
+	{
+		if (dst == NULL)
+			dst = anon_breakout_like(src, mcxt);
+		anon_breakout_merge_state(dst, src);
+		return dst;
+	}
+	v = PG_DETOAST_DATUM(d);
+	r = bstate_reader(VARDATA(v), VARSIZE(v) - VARHDRSZ, ERRCODE_DATA_CORRUPTED);
+	return anon_breakout_read_merge(&r, dst, mcxt);
 }
 
 /*
@@ -383,17 +436,31 @@ anon_bstate_combine(PG_FUNCTION_ARGS)
 			PG_RETURN_NULL();
 		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
-	if (PG_ARGISNULL(0))
-	{
-		eoh = bstate_rw(fcinfo, 1, aggcxt);
-		PG_RETURN_DATUM(EOHPGetRWDatum(&eoh->hdr));
-	}
-	eoh = bstate_rw(fcinfo, 0, aggcxt);
-	bstate_changed(eoh);
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "breakout_state merge",
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
-	anon_breakout_merge_state(eoh->state, bstate_peek(PG_GETARG_DATUM(1)));
+	if (PG_ARGISNULL(0))
+	{
+		Datum		d = PG_GETARG_DATUM(1);
+		ExpandedObjectHeader *h;
+
+		/* a state of this aggregate's own is taken as it is */
+		if (VARATT_IS_EXTERNAL_EXPANDED_RW(DatumGetPointer(d)) &&
+			(h = DatumGetEOHP(d))->eoh_methods == &bstate_methods &&
+			MemoryContextGetParent(h->eoh_context) == aggcxt)
+			eoh = (BreakoutStateEOH *) h;
+		else
+		{
+			eoh = bstate_new(aggcxt);
+			eoh->state = bstate_merge_datum(NULL, d, eoh->hdr.eoh_context);
+		}
+	}
+	else
+	{
+		eoh = bstate_rw(fcinfo, 0, aggcxt);
+		bstate_changed(eoh);
+		(void) bstate_merge_datum(eoh->state, PG_GETARG_DATUM(1), NULL);
+	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 	PG_RETURN_DATUM(EOHPGetRWDatum(&eoh->hdr));

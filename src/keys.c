@@ -799,3 +799,22 @@ anon_subjects_read_merge(AnonReader *r, SubjectSet *set, SubjectBatch *batch)
 	}
 	return n;
 }
+
+/* Pass over the subjects written by anon_subjects_send; see keys.h. */
+void
+anon_subjects_skip(AnonReader *r, AnonKeyType *kt)
+{
+	int64		n = subjects_read_count(r);
+
+	if (kt->fast == ANON_KEY_INTEGER)
+	{
+		/* a flag and 8 bytes each */
+		(void) anon_read_bytes(r, n * 9);
+		return;
+	}
+	for (int64 i = 0; i < n; i++)
+	{
+		(void) anon_read_byte(r);
+		(void) anon_read_bytes(r, anon_read_int32(r));
+	}
+}

@@ -367,4 +367,7 @@ extern void anon_subjects_read(AnonReader *r, SubjectSet *set);
 extern int64 anon_subjects_read_merge(AnonReader *r, SubjectSet *set,
 									  SubjectBatch *batch);
 
+/* Pass over the subjects written by anon_subjects_send, checked for length. */
+extern void anon_subjects_skip(AnonReader *r, AnonKeyType *kt);
+
 #endif							/* ANONYMIZE_KEYS_H */
