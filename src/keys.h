@@ -79,7 +79,11 @@ anon_key_bytes(AnonKeyType *kt, Datum value, int *len)
 {
 	if (kt->typlen == -1)
 	{
-		struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(value));
+		struct varlena *v = (struct varlena *) DatumGetPointer(value);
+
+		/* pg_detoast_datum_packed, without a call for a value in line */
+		if (unlikely(VARATT_IS_COMPRESSED(v) || VARATT_IS_EXTERNAL(v)))
+			v = pg_detoast_datum_packed(v);
 
 		*len = VARSIZE_ANY_EXHDR(v);
 		return VARDATA_ANY(v);
