@@ -522,16 +522,20 @@ anon_text_array(char **strs, int n)
 
 /*
  * Subject sets.  A set of int2, int4 or oid subjects ("narrow" integers) is
- * an open-addressing table of 8-byte slots (linear probing, half full at
- * most), each slot the value's 32 bits plus one, shifted left by one, with
+ * an open-addressing table of 8-byte slots (linear probing), each slot the value's 32 bits plus one, shifted left by one, with
  * the metric flag in bit 0; 0 is an empty slot.  Other subjects go into a
  * simplehash table of 16-byte entries that keep their hash.  Nearly every
  * row of a breakout by people reaches a slot that is not in the cache: the
  * smaller the slots, the fewer such misses.
  */
 
-/* Tables at most half full: most rows add a subject, and probes stay short. */
+/*
+ * How full tables may get: simplehash tables at most half full (most rows
+ * add a subject, and moving entries on insertion then stays within a cache
+ * line or two); narrow tables 70 % (8 slots to a cache line).
+ */
 #define SUBJECTS_FILLFACTOR 0.5
+#define NARROW_FILLFACTOR 0.7
 
 /* One subject of a set. */
 typedef struct SubjectEntry
@@ -645,7 +649,7 @@ subjects_narrow_resize(SubjectSet *set, uint64 size)
 	if (old)
 		pfree(old);
 	set->slots = slots;
-	set->grow_at = (uint64) (size * SUBJECTS_FILLFACTOR);
+	set->grow_at = (uint64) (size * NARROW_FILLFACTOR);
 	set->base = (char *) slots;
 	set->mask = size - 1;
 	set->shift = 3;
@@ -814,7 +818,7 @@ subjects_reserve(SubjectSet *set, uint64 n)
 	{
 		if (want <= set->grow_at)
 			return;
-		size = pg_nextpower2_64((uint64) (want / SUBJECTS_FILLFACTOR) + 1);
+		size = pg_nextpower2_64((uint64) (want / NARROW_FILLFACTOR) + 1);
 		subjects_narrow_resize(set, size);
 		return;
 	}
