@@ -522,11 +522,12 @@ anon_text_array(char **strs, int n)
 
 /*
  * Subject sets.  A set of int2, int4 or oid subjects ("narrow" integers) is
- * an open-addressing table of 8-byte slots (linear probing), each slot the value's 32 bits plus one, shifted left by one, with
- * the metric flag in bit 0; 0 is an empty slot.  Other subjects go into a
- * simplehash table of 16-byte entries that keep their hash.  Nearly every
- * row of a breakout by people reaches a slot that is not in the cache: the
- * smaller the slots, the fewer such misses.
+ * an open-addressing table of 8-byte slots (linear probing), each slot the
+ * value's 32 bits plus one, shifted left by one, with the metric flag in
+ * bit 0; 0 is an empty slot.  Other subjects go into a simplehash table of
+ * 16-byte entries that keep their hash.  Nearly every row of a breakout by
+ * people reaches a slot that is not in the cache: the smaller the slots,
+ * the fewer such misses.
  */
 
 /*
