@@ -902,16 +902,28 @@ anon_subjects_send(StringInfo buf, SubjectSet *set)
 	pq_sendint64(buf, subjects_members(set));
 	if (set->narrow)
 	{
-		/* as anon_key_send writes integers */
+		char	   *p;
+
+		/*
+		 * A flag and the 8 bytes anon_key_send writes for an integer each, in
+		 * one go (beyond the 1 GB of a string, enlargeStringInfo refuses).
+		 */
+		enlargeStringInfo(buf, (int) Min(set->members * 9, (uint64) PG_INT32_MAX));
+		p = buf->data + buf->len;
 		for (uint64 i = 0; i <= set->mask; i++)
 		{
 			uint64		s = set->slots[i];
+			uint64		v;
 
 			if (s == 0)
 				continue;
-			pq_sendbyte(buf, s & 1);
-			pq_sendint64(buf, (int64) subjects_slot_value(set, s));
+			v = pg_hton64((uint64) (int64) subjects_slot_value(set, s));
+			*p = s & 1;
+			memcpy(p + 1, &v, 8);
+			p += 9;
 		}
+		buf->len = p - buf->data;
+		buf->data[buf->len] = '\0';
 	}
 	else
 	{
