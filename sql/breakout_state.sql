@@ -113,6 +113,38 @@ SELECT label, n FROM unnest((SELECT anonymize.anonymized_breakout(c, 1, 2, 'not_
 SELECT label, n FROM unnest((SELECT anonymize.breakout_groups(anonymize.breakout_partial(c, 1, 2, 'not_sensitive'))
                              FROM (VALUES ('Paris'::citext), ('PARIS'), ('Lyon'), ('lyon')) AS v(c)));
 
+-- The two-field form with keys of those types has a breakout_state too: the
+-- same answer as the form for drivers' types (whose state is internal),
+-- serial and in parallel.
+SELECT anonymize.anonymized_breakout(country, team, score, 5, 'very_sensitive', 'not_sensitive')::text =
+       anonymize.anonymized_breakout(country, team, score, 5.0, 'very_sensitive'::text, 'not_sensitive'::text)::text
+       AS two_fields,
+       cardinality(anonymize.anonymized_breakout(country, team, score, 5, 'very_sensitive', 'not_sensitive')) AS cells
+FROM st_events;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT anonymize.anonymized_breakout(country, team, score, 5, 'very_sensitive', 'not_sensitive') FROM st_events;
+SELECT anonymize.anonymized_breakout(country, team, score, 5, 'very_sensitive', 'not_sensitive')::text =
+       anonymize.anonymized_breakout(country, team, score, 5.0, 'very_sensitive'::text, 'not_sensitive'::text)::text
+       AS two_fields_parallel
+FROM st_events;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+-- a two-field state (written by hand: no cell) is not for breakout_groups,
+-- and does not merge with a one-field state
+SELECT ('abs1:' || translate(encode(
+	'\x03'::bytea || int4send(10) || 'pg_catalog' || int4send(4) || 'text' ||
+	int4send(10) || 'pg_catalog' || int4send(4) || 'int4' || '\x00'::bytea ||
+	int4send(5) || '\x0200'::bytea || int8send(0),
+	'base64'), E'\n', '')) AS two_state \gset
+SELECT anonymize.breakout_groups(:'two_state');
+SELECT anonymize.breakout_merge(s) FROM (SELECT :'two_state'::anonymize.breakout_state
+	UNION ALL SELECT by_country FROM st_daily) AS u(s);
+
 -- The threshold of a state is checked again where it is decided.
 SET anonymize.min_threshold = 10;
 SELECT anonymize.breakout_groups(by_country) FROM st_daily LIMIT 1;
@@ -181,6 +213,79 @@ SELECT ('abs1:' || translate(encode(
 	int8send(7) || int8send(7) || float8send(14) || float8send(0) || int8send(40000),
 	'base64'), E'\n', ''))::anonymize.breakout_state;
 
+-- the sum of a group's counts must not overflow
+SELECT ('abs1:' || translate(encode(
+	'\x01'::bytea || int4send(10) || 'pg_catalog' || int4send(4) || 'text' || '\x00'::bytea ||
+	int4send(5) || '\x00'::bytea || int8send(0) || int8send(0) ||
+	int8send(0) || int8send(0) || float8send(0) || float8send(0) || int8send(2) ||
+	int8send(9223372036854775807) || int8send(0) || float8send(0) || float8send(0) || int4send(1) || 'x' ||
+	int8send(2) || int8send(0) || float8send(0) || float8send(0) || int4send(1) || 'y',
+	'base64'), E'\n', ''))::anonymize.breakout_state;
+-- 'abs' followed by no version is no state of another version
+SELECT 'absolutely'::anonymize.breakout_state;
+
+-- A state names its types; only base types are read (a domain's CHECK, or
+-- the parts of a composite or an array, could run anyone's code as the
+-- reader), and only types the reader may use.
+CREATE SCHEMA st_hidden;
+CREATE DOMAIN st_hidden.d AS text CHECK (VALUE <> '');
+CREATE FUNCTION pg_temp.state_of_type(nsp text, typ text) RETURNS text LANGUAGE sql AS $$
+	SELECT 'abs1:' || translate(encode(
+		'\x01'::bytea || int4send(length(nsp)) || convert_to(nsp, 'UTF8') ||
+		int4send(length(typ)) || convert_to(typ, 'UTF8') || '\x00'::bytea ||
+		int4send(5) || '\x02'::bytea || int8send(0) || int8send(0) ||
+		int8send(0) || int8send(0) || float8send(0) || float8send(0) || int8send(0),
+		'base64'), E'\n', '') $$;
+SELECT pg_temp.state_of_type('st_hidden', 'd')::anonymize.breakout_state;
+SELECT pg_temp.state_of_type('pg_catalog', '_text')::anonymize.breakout_state;
+SELECT pg_temp.state_of_type('anonymize', 'breakout_group')::anonymize.breakout_state;
+CREATE ROLE st_plain;
+GRANT USAGE ON SCHEMA anonymize TO st_plain;
+SELECT pg_temp.state_of_type('st_hidden', 'd') AS hidden_state \gset
+SET ROLE st_plain;
+SELECT :'hidden_state'::anonymize.breakout_state;
+RESET ROLE;
+
+-- A state given as an aggregate's initial value must be of the aggregate's
+-- types and form (42804): a role's own aggregate over the transition
+-- function cannot make it read an argument as another type.
+SELECT by_int8::text AS int8_state, people::text AS people_state FROM st_daily WHERE day = date '2026-11-02' \gset
+SET ROLE st_plain;
+CREATE AGGREGATE pg_temp.confused(text, float8, int4, anonymize.sensitivity) (
+	SFUNC = anonymize.breakout_state_trans, STYPE = anonymize.breakout_state,
+	FINALFUNC = anonymize.breakout_state_final, INITCOND = :'int8_state');
+SELECT pg_temp.confused('x', 1, 5, 'not_sensitive');
+CREATE AGGREGATE pg_temp.confused_form(text, float8, int4, anonymize.sensitivity) (
+	SFUNC = anonymize.breakout_state_trans, STYPE = anonymize.breakout_state,
+	FINALFUNC = anonymize.breakout_state_final, INITCOND = :'people_state');
+SELECT pg_temp.confused_form('x', 1, 5, 'very_sensitive');
+-- of the right types it is merely a breakout that starts with those rows
+CREATE AGGREGATE pg_temp.started(int8, float8, int4, anonymize.sensitivity) (
+	SFUNC = anonymize.breakout_state_trans, STYPE = anonymize.breakout_state,
+	FINALFUNC = anonymize.breakout_state_final, INITCOND = :'int8_state');
+SELECT cardinality(pg_temp.started(1, 1, 5, 'not_sensitive')) > 0 AS started;
+RESET ROLE;
+
+-- With anonymize.hide_bad_metrics a sum may be infinite: such a state is
+-- read back, in parallel too, and its sum withheld.
+SET anonymize.hide_bad_metrics = on;
+CREATE TABLE st_bad AS SELECT * FROM st_events;
+INSERT INTO st_bad VALUES ('2026-11-02', 'c01', 1, 1, 'Infinity');
+SELECT label, n, mean, sum, status FROM unnest((SELECT anonymize.breakout_groups(
+	anonymize.breakout_partial(country, score, 5, 'very_sensitive')::text::anonymize.breakout_state)
+	FROM st_bad)) WHERE label IN ('c00', 'c01');
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+SELECT label, n, mean, sum, status FROM unnest((SELECT anonymize.anonymized_breakout(country, score, 5, 'very_sensitive')
+	FROM st_bad)) WHERE label IN ('c00', 'c01');
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+RESET anonymize.hide_bad_metrics;
+
 -- Every truncation of a real state is refused as malformed (22P02), and
 -- every byte of it changed gives a valid state or a clear error of a known
 -- kind: the SQLSTATEs seen are listed.
@@ -221,4 +326,7 @@ COPY st_bin TO :'st_file' WITH (FORMAT binary);
 COPY st_bin_states FROM :'st_file' WITH (FORMAT binary);
 SELECT count(*) AS nothing_stored FROM st_bin_states;
 
-DROP TABLE st_events, st_daily, st_copy, st_many, st_small, st_fuzz, st_bin, st_bin_states;
+DROP TABLE st_events, st_daily, st_copy, st_many, st_small, st_fuzz, st_bin, st_bin_states, st_bad;
+DROP SCHEMA st_hidden CASCADE;
+DROP OWNED BY st_plain;
+DROP ROLE st_plain;

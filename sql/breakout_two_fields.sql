@@ -157,6 +157,7 @@ SELECT anonymize.anonymized_breakout(country, risk, score, CASE WHEN country = '
 	'very_sensitive', 'not_sensitive') FROM two_attrition;
 SELECT anonymize.anonymized_breakout(country, risk, 'NaN', 5, 'very_sensitive', 'not_sensitive') FROM two_attrition;
 SELECT anonymize.anonymized_breakout(country, point(1, 2), score, 5, 'very_sensitive', 'not_sensitive') FROM two_attrition;
+-- untyped literal keys are taken as text: one row, fewer than k in all
 SELECT anonymize.anonymized_breakout('a', 'b', 1, 5, 'very_sensitive', 'not_sensitive');
 SET anonymize.min_threshold = 10;
 SELECT anonymize.anonymized_breakout(country, risk, score, 5, 'very_sensitive', 'not_sensitive') FROM two_attrition;

@@ -30,6 +30,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "common/int.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_enum.h"
 #include "catalog/pg_proc.h"
@@ -866,99 +867,16 @@ anon_breakout_final(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(breakout_build_result(state, rowtype, state->threshold));
 }
 
-/*
- * The type of argument argno of a transition call: from the call's
- * expression, or from the function's declaration where the caller gives no
- * expression (Citus's worker_partial_agg calls the transition function so).
- */
-static Oid
-breakout_declared_argtype(FunctionCallInfo fcinfo, int argno)
-{
-	HeapTuple	tup;
-	Form_pg_proc proc;
-	Oid			type = InvalidOid;
-
-	if (fcinfo->flinfo->fn_expr != NULL)
-		return get_fn_expr_argtype(fcinfo->flinfo, argno);
-	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
-	proc = (Form_pg_proc) GETSTRUCT(tup);
-	if (argno < proc->pronargs)
-		type = proc->proargtypes.values[argno];
-	ReleaseSysCache(tup);
-	return type;
-}
-
-/*
- * The expression of the aggregate's argument argno - 1 (argno counts the
- * state), or NULL: in the aggregate's own call, or in the record that
- * Citus's worker_partial_agg(aggregate, ROW(arguments...)) is given.
- */
-static Node *
-breakout_arg_expr(FunctionCallInfo fcinfo, int argno)
-{
-	Aggref	   *aggref = AggGetAggref(fcinfo);
-	List	   *args;
-
-	if (aggref == NULL)
-		return NULL;
-	if (fcinfo->flinfo->fn_expr != NULL)
-		args = aggref->args;
-	else
-	{
-		TargetEntry *row;
-
-		if (list_length(aggref->args) != 2)
-			return NULL;
-		row = lsecond_node(TargetEntry, aggref->args);
-		if (!IsA(row->expr, RowExpr))
-			return NULL;
-		args = ((RowExpr *) row->expr)->args;
-		if (argno - 1 < list_length(args))
-			return (Node *) list_nth(args, argno - 1);
-		return NULL;
-	}
-	if (argno - 1 < list_length(args))
-		return (Node *) ((TargetEntry *) list_nth(args, argno - 1))->expr;
-	return NULL;
-}
-
-/*
- * The type of a key or subject argument.  A value of a type that the
- * declared type takes as it is (citext, varchar, char(n) or a domain given
- * for text) keeps its own type, so that it groups by its own equality, as
- * in the polymorphic forms.
- */
-static Oid
-breakout_value_type(FunctionCallInfo fcinfo, int argno)
-{
-	Oid			declared = breakout_declared_argtype(fcinfo, argno);
-	Node	   *expr = breakout_arg_expr(fcinfo, argno);
-
-	if (expr != NULL && IsA(expr, RelabelType) &&
-		exprType(expr) == declared)
-		return getBaseType(exprType((Node *) ((RelabelType *) expr)->arg));
-	return declared;
-}
-
 /* Make an empty state for a transition call; see breakout.h. */
 BreakoutState *
 anon_breakout_begin(FunctionCallInfo fcinfo, MemoryContext mcxt)
 {
 	BreakoutState *state;
-	Oid			collation = PG_GET_COLLATION();
 
-	if (fcinfo->flinfo->fn_expr == NULL)
-	{
-		Node	   *expr = breakout_arg_expr(fcinfo, 1);
-
-		collation = expr ? exprCollation(expr) : InvalidOid;
-	}
-	state = breakout_state_create(mcxt, breakout_value_type(fcinfo, 1),
-								  collation,
+	state = breakout_state_create(mcxt, anon_agg_value_type(fcinfo, 1),
+								  anon_agg_collation(fcinfo),
 								  PG_NARGS() > 5 ?
-								  breakout_value_type(fcinfo, 5) : InvalidOid);
+								  anon_agg_value_type(fcinfo, 5) : InvalidOid);
 	/*
 	 * Without a threshold argument the threshold is anonymize.threshold where
 	 * the state is decided: on Citus the coordinator's, not a worker's.
@@ -966,11 +884,38 @@ anon_breakout_begin(FunctionCallInfo fcinfo, MemoryContext mcxt)
 	state->threshold_deferred = PG_NARGS() <= 3;
 	if (PG_NARGS() > 3)
 		state->threshold_float =
-			breakout_declared_argtype(fcinfo, 3) == FLOAT8OID;
+			anon_agg_declared_argtype(fcinfo, 3) == FLOAT8OID;
 	if (PG_NARGS() > 4)
 		state->sensitivity_text =
-			breakout_declared_argtype(fcinfo, 4) == TEXTOID;
+			anon_agg_declared_argtype(fcinfo, 4) == TEXTOID;
 	return state;
+}
+
+/*
+ * Refuse a state that this transition call did not make, unless it is of
+ * the call's types and form: a state given as an aggregate's initial value
+ * must not make the transition read an argument as another type.
+ */
+void
+anon_breakout_check_call(BreakoutState *state, FunctionCallInfo fcinfo)
+{
+	bool		by_subject = PG_NARGS() > 5;
+	Oid			keytype = anon_agg_value_type(fcinfo, 1);
+	Oid			collation = anon_agg_collation(fcinfo);
+
+	/* as anon_key_type_init takes it */
+	if (!OidIsValid(collation) && type_is_collatable(keytype))
+		collation = DEFAULT_COLLATION_OID;
+	if (state->key.type != keytype || state->key.collation != collation ||
+		state->by_subject != by_subject ||
+		(by_subject && state->subject.type != anon_agg_value_type(fcinfo, 5)) ||
+		state->threshold_deferred != (PG_NARGS() <= 3) ||
+		(PG_NARGS() > 3 && anon_agg_declared_argtype(fcinfo, 3) != INT4OID) ||
+		(PG_NARGS() > 4 && anon_agg_declared_argtype(fcinfo, 4) == TEXTOID))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("breakout state does not match the arguments of the aggregate"),
+				 errdetail("A state given to the transition function must be of its key and subject types and form.")));
 }
 
 /* An empty state like src; see breakout.h. */
@@ -1055,61 +1000,6 @@ anon_breakout_merge_state(BreakoutState *dst, BreakoutState *src)
 	breakout_merge(dst, src);
 }
 
-/* Write a type as its schema and name. */
-static void
-breakout_write_type(StringInfo buf, Oid type)
-{
-	HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(type));
-	Form_pg_type typ;
-	const char *nsp;
-	const char *name;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for type %u", type);
-	typ = (Form_pg_type) GETSTRUCT(tup);
-	nsp = get_namespace_name(typ->typnamespace);
-	name = pstrdup(NameStr(typ->typname));
-	ReleaseSysCache(tup);
-	pq_sendint32(buf, strlen(nsp));
-	pq_sendbytes(buf, nsp, strlen(nsp));
-	pq_sendint32(buf, strlen(name));
-	pq_sendbytes(buf, name, strlen(name));
-}
-
-/* Read a name written by breakout_write_type (at most NAMEDATALEN - 1 bytes). */
-static char *
-breakout_read_name(AnonReader *r)
-{
-	int32		len = anon_read_int32(r);
-	const char *bytes;
-
-	if (len < 0 || len >= NAMEDATALEN)
-		anon_read_fail(r, "A type or collation name is too long.");
-	bytes = anon_read_bytes(r, len);
-	if (!pg_verifymbstr(bytes, len, true))
-		anon_read_fail(r, "A type or collation name is not valid in the server encoding.");
-	return pnstrdup(bytes, len);
-}
-
-/* Read a type written by breakout_write_type; error 42704 if it is not here. */
-static Oid
-breakout_read_type(AnonReader *r)
-{
-	char	   *nsp = breakout_read_name(r);
-	char	   *name = breakout_read_name(r);
-	Oid			nspid = get_namespace_oid(nsp, true);
-	Oid			type = InvalidOid;
-
-	if (OidIsValid(nspid))
-		type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
-							   CStringGetDatum(name), ObjectIdGetDatum(nspid));
-	if (!OidIsValid(type))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("type \"%s.%s\" of a breakout state does not exist", nsp, name)));
-	return type;
-}
-
 /*
  * Write a state in its portable form: types and the collation by name,
  * the sensitivity by its place in the enum, keys and subjects as
@@ -1123,32 +1013,10 @@ anon_breakout_write(StringInfo buf, BreakoutState *state)
 	int			nest;
 
 	pq_sendbyte(buf, state->by_subject ? 2 : 1);
-	breakout_write_type(buf, state->key.type);
-	if (state->key.collation == DEFAULT_COLLATION_OID ||
-		!OidIsValid(state->key.collation))
-		pq_sendbyte(buf, 0);
-	else
-	{
-		HeapTuple	tup = SearchSysCache1(COLLOID,
-										  ObjectIdGetDatum(state->key.collation));
-		Form_pg_collation coll;
-		const char *nsp;
-		const char *name;
-
-		if (!HeapTupleIsValid(tup))
-			elog(ERROR, "cache lookup failed for collation %u", state->key.collation);
-		coll = (Form_pg_collation) GETSTRUCT(tup);
-		nsp = get_namespace_name(coll->collnamespace);
-		name = pstrdup(NameStr(coll->collname));
-		ReleaseSysCache(tup);
-		pq_sendbyte(buf, 1);
-		pq_sendint32(buf, strlen(nsp));
-		pq_sendbytes(buf, nsp, strlen(nsp));
-		pq_sendint32(buf, strlen(name));
-		pq_sendbytes(buf, name, strlen(name));
-	}
+	anon_write_type(buf, state->key.type);
+	anon_write_collation(buf, state->key.collation);
 	if (state->by_subject)
-		breakout_write_type(buf, state->subject.type);
+		anon_write_type(buf, state->subject.type);
 	pq_sendint32(buf, state->threshold);
 	pq_sendbyte(buf, state->sensitivity);
 	pq_sendint64(buf, state->rows);
@@ -1173,8 +1041,7 @@ breakout_read_sums(AnonReader *r, BreakoutGroup *g)
 	g->sum.comp = anon_read_float8(r);
 	if (g->rows < 0 || g->metric_rows < 0 || g->metric_rows > g->rows)
 		anon_read_fail(r, "A group's counts are negative or inconsistent.");
-	if (!isfinite(g->sum.sum) || !isfinite(g->sum.comp))
-		anon_read_fail(r, "A group's sum is not finite.");
+	/* a sum may be NaN or infinite (anonymize.hide_bad_metrics): it is withheld */
 }
 
 /* Read whether a group's subjects follow, checked. */
@@ -1222,33 +1089,17 @@ breakout_read_header(AnonReader *r, MemoryContext mcxt)
 	BreakoutState *state;
 	uint8		form = anon_read_byte(r);
 	Oid			keytype;
-	Oid			collation = InvalidOid;
+	Oid			collation;
 	Oid			subjecttype = InvalidOid;
 	int32		threshold;
 	uint8		sensitivity;
 
 	if (form != 1 && form != 2)
 		anon_read_fail(r, "The state's form is unknown.");
-	keytype = breakout_read_type(r);
-	switch (anon_read_byte(r))
-	{
-		case 0:
-			break;
-		case 1:
-			{
-				char	   *nsp = breakout_read_name(r);
-				char	   *name = breakout_read_name(r);
-
-				collation = get_collation_oid(list_make2(makeString(nsp),
-														 makeString(name)),
-											  false);
-				break;
-			}
-		default:
-			anon_read_fail(r, "The state's collation flag is neither 0 nor 1.");
-	}
+	keytype = anon_read_type(r);
+	collation = anon_read_collation(r);
 	if (form == 2)
-		subjecttype = breakout_read_type(r);
+		subjecttype = anon_read_type(r);
 	state = breakout_state_create(mcxt, keytype, collation, subjecttype);
 
 	threshold = anon_read_int32(r);
@@ -1330,8 +1181,9 @@ anon_breakout_read(AnonReader *r, MemoryContext mcxt)
 		g->sum = counts.sum;
 		g->subjects = counts.subjects ? counts.subjects :
 			(state->by_subject ? breakout_new_subjects(state) : NULL);
-		rows += g->rows;
-		metric_rows += g->metric_rows;
+		if (pg_add_s64_overflow(rows, g->rows, &rows) ||
+			pg_add_s64_overflow(metric_rows, g->metric_rows, &metric_rows))
+			anon_read_fail(r, "The state's counts overflow.");
 	}
 	AtEOXact_GUC(true, nest);
 	breakout_read_end(r, state, rows, metric_rows);
@@ -1376,8 +1228,9 @@ breakout_read_merge_group(AnonReader *r, BreakoutState *dst, bool null,
 		if (anon_subjects_read_merge(&subjects, g->subjects, batch) > counts.rows)
 			anon_read_fail(r, "A group has more people than rows.");
 	}
-	*rows += counts.rows;
-	*metric_rows += counts.metric_rows;
+	if (pg_add_s64_overflow(*rows, counts.rows, rows) ||
+		pg_add_s64_overflow(*metric_rows, counts.metric_rows, metric_rows))
+		anon_read_fail(r, "The state's counts overflow.");
 }
 
 /*

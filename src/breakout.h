@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * breakout.h
- *	  The one-field breakout's state as the type anonymize.breakout_state
- *	  sees it (see breakout_state.c): made, advanced, merged, written, read
- *	  and decided here, in breakout.c.
+ *	  The states of the one-field and two-field breakouts as the type
+ *	  anonymize.breakout_state sees them (see breakout_state.c): made,
+ *	  advanced, merged, written, read and decided in breakout.c and
+ *	  breakout_two.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -26,6 +27,12 @@ typedef struct BreakoutState BreakoutState;
  */
 extern BreakoutState *anon_breakout_begin(FunctionCallInfo fcinfo,
 										  MemoryContext mcxt);
+
+/*
+ * Refuse (42804) a state that a transition call did not make itself (an
+ * aggregate's initial value) if it is not of the call's types and form.
+ */
+extern void anon_breakout_check_call(BreakoutState *state, FunctionCallInfo fcinfo);
 
 /* Count the row of a transition call in the state. */
 extern void anon_breakout_advance(BreakoutState *state, FunctionCallInfo fcinfo);
@@ -55,5 +62,16 @@ extern BreakoutState *anon_breakout_read_merge(AnonReader *r,
 
 /* Apply the threshold rule: the anonymize.breakout_group[] of a state. */
 extern ArrayType *anon_breakout_groups(BreakoutState *state, Oid rowtype);
+
+/* The same for the two-field breakout (breakout_two.c). */
+typedef struct TwoState TwoState;
+
+extern TwoState *anon_two_begin(FunctionCallInfo fcinfo, MemoryContext mcxt);
+extern void anon_two_check_call(TwoState *state, FunctionCallInfo fcinfo);
+extern void anon_two_advance(TwoState *state, FunctionCallInfo fcinfo);
+extern void anon_two_merge_state(TwoState *dst, TwoState *src);
+extern void anon_two_write(StringInfo buf, TwoState *state);
+extern TwoState *anon_two_read(AnonReader *r, MemoryContext mcxt);
+extern ArrayType *anon_two_result(TwoState *state, Oid rowtype);
 
 #endif							/* ANONYMIZE_BREAKOUT_H */

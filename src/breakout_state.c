@@ -45,11 +45,21 @@
 #define BSTATE_VERSION		1
 #define BSTATE_TEXT_PREFIX	"abs1:"
 
+/* The form byte of a two-field state (one field: 1 by rows, 2 by people) */
+#define BSTATE_FORM_TWO		3
+
+/* A state: a one-field BreakoutState or a two-field TwoState. */
+typedef struct BState
+{
+	bool		two;
+	void	   *state;
+} BState;
+
 /* A state as an expanded object. */
 typedef struct BreakoutStateEOH
 {
 	ExpandedObjectHeader hdr;
-	BreakoutState *state;
+	BState		s;
 	StringInfo	flat;			/* the flat form while unchanged, or NULL */
 } BreakoutStateEOH;
 
@@ -67,16 +77,21 @@ PG_FUNCTION_INFO_V1(anon_bstate_out);
 PG_FUNCTION_INFO_V1(anon_bstate_recv);
 PG_FUNCTION_INFO_V1(anon_bstate_send);
 PG_FUNCTION_INFO_V1(anon_bstate_trans);
+PG_FUNCTION_INFO_V1(anon_bstate2_trans);
 PG_FUNCTION_INFO_V1(anon_bstate_combine);
 PG_FUNCTION_INFO_V1(anon_bstate_final);
+PG_FUNCTION_INFO_V1(anon_bstate2_final);
 PG_FUNCTION_INFO_V1(anon_bstate_groups);
 
 /* An expanded object without a state yet, in a new child context of parent. */
 static BreakoutStateEOH *
 bstate_new(MemoryContext parent)
 {
+	/* starting small: a GROUP BY makes one state per group */
 	MemoryContext cxt = AllocSetContextCreate(parent, "breakout_state",
-											  ALLOCSET_DEFAULT_SIZES);
+											  ALLOCSET_SMALL_MINSIZE,
+											  ALLOCSET_SMALL_INITSIZE,
+											  ALLOCSET_DEFAULT_MAXSIZE);
 	BreakoutStateEOH *eoh = MemoryContextAllocZero(cxt, sizeof(BreakoutStateEOH));
 
 	EOH_init_header(&eoh->hdr, &bstate_methods, cxt);
@@ -107,7 +122,10 @@ bstate_flat(BreakoutStateEOH *eoh)
 		appendStringInfoSpaces(buf, VARHDRSZ);
 		appendBinaryStringInfo(buf, BSTATE_MAGIC, 3);
 		appendStringInfoChar(buf, BSTATE_VERSION);
-		anon_breakout_write(buf, eoh->state);
+		if (eoh->s.two)
+			anon_two_write(buf, eoh->s.state);
+		else
+			anon_breakout_write(buf, eoh->s.state);
 		MemoryContextSwitchTo(old);
 		eoh->flat = buf;
 	}
@@ -158,63 +176,35 @@ bstate_reader(const char *data, int len, int sqlstate)
 	return r;
 }
 
+/* Whether what a reader of a flat form reads next is a two-field state. */
+static inline bool
+bstate_reads_two(AnonReader *r)
+{
+	/* the form byte comes next; each form's reader reads it */
+	return r->cur < r->end && (uint8) *r->cur == BSTATE_FORM_TWO;
+}
+
 /*
  * Read the bytes of a flat form after its varlena header: the magic, the
  * version, the state.  sqlstate is that of a malformed input.
  */
-static BreakoutState *
+static BState
 bstate_read_bytes(const char *data, int len, int sqlstate, MemoryContext mcxt)
 {
 	AnonReader	r = bstate_reader(data, len, sqlstate);
+	BState		result;
 
-	return anon_breakout_read(&r, mcxt);
-}
-
-/* The state of a datum of the type if it is expanded, else NULL. */
-static BreakoutState *
-bstate_expanded(Datum d)
-{
-	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)))
-	{
-		ExpandedObjectHeader *eoh = DatumGetEOHP(d);
-
-		if (eoh->eoh_methods == &bstate_methods)
-			return ((BreakoutStateEOH *) eoh)->state;
-	}
-	return NULL;
-}
-
-/*
- * Merge the state of a datum of the type into dst (mcxt NULL), or into a new
- * state in mcxt (dst NULL); returns it.  An expanded state is merged from
- * its hash tables, a flat one as it is read (each subject hashed once, not
- * read into a state and merged from it).  Values read are allocated in the
- * current memory context.
- */
-static BreakoutState *
-bstate_merge_datum(BreakoutState *dst, Datum d, MemoryContext mcxt)
-{
-	BreakoutState *src = bstate_expanded(d);
-	struct varlena *v;
-	AnonReader	r;
-
-	if (src != NULL)
-	{
-		if (dst == NULL)
-			dst = anon_breakout_like(src, mcxt);
-		anon_breakout_merge_state(dst, src);
-		return dst;
-	}
-	v = PG_DETOAST_DATUM(d);
-	r = bstate_reader(VARDATA(v), VARSIZE(v) - VARHDRSZ, ERRCODE_DATA_CORRUPTED);
-	return anon_breakout_read_merge(&r, dst, mcxt);
+	result.two = bstate_reads_two(&r);
+	result.state = result.two ? (void *) anon_two_read(&r, mcxt) :
+		(void *) anon_breakout_read(&r, mcxt);
+	return result;
 }
 
 /*
  * A state to read, from a datum of the type: the expanded object's own, or
  * one read from the flat form into the current memory context.
  */
-static BreakoutState *
+static BState
 bstate_peek(Datum d)
 {
 	struct varlena *v;
@@ -224,7 +214,7 @@ bstate_peek(Datum d)
 		ExpandedObjectHeader *eoh = DatumGetEOHP(d);
 
 		if (eoh->eoh_methods == &bstate_methods)
-			return ((BreakoutStateEOH *) eoh)->state;
+			return ((BreakoutStateEOH *) eoh)->s;
 	}
 	v = PG_DETOAST_DATUM(d);
 	return bstate_read_bytes(VARDATA(v), VARSIZE(v) - VARHDRSZ,
@@ -233,10 +223,12 @@ bstate_peek(Datum d)
 
 /*
  * A state that this call may change: argument argno if it is a read-write
- * expanded object of the aggregate's context, else a copy made there.
+ * expanded object of the aggregate's context, else a copy made there (then
+ * *adopted is set: the state was not made by this aggregate's calls).
  */
 static BreakoutStateEOH *
-bstate_rw(FunctionCallInfo fcinfo, int argno, MemoryContext aggcxt)
+bstate_rw(FunctionCallInfo fcinfo, int argno, MemoryContext aggcxt,
+		  bool *adopted)
 {
 	Datum		d = PG_GETARG_DATUM(argno);
 	BreakoutStateEOH *eoh;
@@ -248,13 +240,27 @@ bstate_rw(FunctionCallInfo fcinfo, int argno, MemoryContext aggcxt)
 
 		if (h->eoh_methods == &bstate_methods &&
 			MemoryContextGetParent(h->eoh_context) == aggcxt)
+		{
+			*adopted = false;
 			return (BreakoutStateEOH *) h;
+		}
 	}
+	*adopted = true;
 	eoh = bstate_new(aggcxt);
 	v = PG_DETOAST_DATUM(d);
-	eoh->state = bstate_read_bytes(VARDATA(v), VARSIZE(v) - VARHDRSZ,
-								   ERRCODE_DATA_CORRUPTED, eoh->hdr.eoh_context);
+	eoh->s = bstate_read_bytes(VARDATA(v), VARSIZE(v) - VARHDRSZ,
+							   ERRCODE_DATA_CORRUPTED, eoh->hdr.eoh_context);
 	return eoh;
+}
+
+/* Refuse a state of a breakout by one field where one by two is needed, or the reverse. */
+static void
+bstate_not_two(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("cannot merge breakout states of different forms"),
+			 errdetail("One state is of a breakout by one field, the other by two fields.")));
 }
 
 /*
@@ -276,7 +282,9 @@ anon_bstate_in(PG_FUNCTION_ARGS)
 
 	if (len < plen || strncmp(str, BSTATE_TEXT_PREFIX, plen) != 0)
 	{
-		if (len >= 4 && strncmp(str, "abs", 3) == 0 && str[3] != '1')
+		if (len >= 5 && strncmp(str, "abs", 3) == 0 && isdigit((unsigned char) str[3]) &&
+			strchr(str, ':') != NULL &&
+			strspn(str + 3, "0123456789") == (size_t) (strchr(str, ':') - str - 3))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("breakout state of another version is not supported"),
@@ -400,19 +408,131 @@ anon_bstate_trans(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt = anon_agg_context(fcinfo, "anonymized_breakout");
 	BreakoutStateEOH *eoh;
+	bool		adopted;
 
 	if (PG_ARGISNULL(0))
 	{
 		eoh = bstate_new(aggcxt);
-		eoh->state = anon_breakout_begin(fcinfo, eoh->hdr.eoh_context);
+		eoh->s.state = anon_breakout_begin(fcinfo, eoh->hdr.eoh_context);
 	}
 	else
 	{
-		eoh = bstate_rw(fcinfo, 0, aggcxt);
+		eoh = bstate_rw(fcinfo, 0, aggcxt, &adopted);
 		bstate_changed(eoh);
+		if (eoh->s.two)
+			bstate_not_two();
+		if (adopted)
+			anon_breakout_check_call(eoh->s.state, fcinfo);
 	}
-	anon_breakout_advance(eoh->state, fcinfo);
+	anon_breakout_advance(eoh->s.state, fcinfo);
 	PG_RETURN_DATUM(EOHPGetRWDatum(&eoh->hdr));
+}
+
+/*
+ * anon_bstate2_trans(breakout_state, key1, key2, float8, int4, sensitivity,
+ *					  sensitivity) RETURNS breakout_state
+ *
+ * Transition function of the concrete-typed two-field anonymized_breakout:
+ * count the row, in place.
+ */
+Datum
+anon_bstate2_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt = anon_agg_context(fcinfo, "anonymized_breakout");
+	BreakoutStateEOH *eoh;
+	bool		adopted;
+
+	if (PG_ARGISNULL(0))
+	{
+		eoh = bstate_new(aggcxt);
+		eoh->s.two = true;
+		eoh->s.state = anon_two_begin(fcinfo, eoh->hdr.eoh_context);
+	}
+	else
+	{
+		eoh = bstate_rw(fcinfo, 0, aggcxt, &adopted);
+		bstate_changed(eoh);
+		if (!eoh->s.two)
+			bstate_not_two();
+		if (adopted)
+			anon_two_check_call(eoh->s.state, fcinfo);
+	}
+	anon_two_advance(eoh->s.state, fcinfo);
+	PG_RETURN_DATUM(EOHPGetRWDatum(&eoh->hdr));
+}
+
+/* The state of a datum of the type if it is expanded, else NULL. */
+static BState *
+bstate_expanded(Datum d)
+{
+	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)))
+	{
+		ExpandedObjectHeader *eoh = DatumGetEOHP(d);
+
+		if (eoh->eoh_methods == &bstate_methods)
+			return &((BreakoutStateEOH *) eoh)->s;
+	}
+	return NULL;
+}
+
+/*
+ * Merge the state of a datum of the type into dst, or, if dst has no state
+ * yet, make dst a copy of it in mcxt (22023 for states of different forms).
+ * A one-field state is merged from its hash tables if it is expanded, and
+ * as it is read if it is flat (each person hashed once, rather than read
+ * into a state and merged from it); a two-field state is read, then merged.
+ * Values read are allocated in the current memory context.
+ */
+static void
+bstate_merge_datum(BState *dst, Datum d, MemoryContext mcxt)
+{
+	BState	   *src = bstate_expanded(d);
+	BState		read;
+	struct varlena *v;
+	AnonReader	r;
+
+	if (src == NULL)
+	{
+		v = PG_DETOAST_DATUM(d);
+		r = bstate_reader(VARDATA(v), VARSIZE(v) - VARHDRSZ,
+						  ERRCODE_DATA_CORRUPTED);
+		read.two = bstate_reads_two(&r);
+		if (dst->state != NULL && read.two != dst->two)
+			bstate_not_two();
+		dst->two = read.two;
+		if (!read.two)
+		{
+			dst->state = anon_breakout_read_merge(&r, dst->state, mcxt);
+			return;
+		}
+		if (dst->state == NULL)
+		{
+			dst->state = anon_two_read(&r, mcxt);
+			return;
+		}
+		read.state = anon_two_read(&r, CurrentMemoryContext);
+		src = &read;
+	}
+	else if (dst->state != NULL && src->two != dst->two)
+		bstate_not_two();
+	dst->two = src->two;
+	if (src->two)
+	{
+		if (dst->state == NULL)
+		{
+			/* a copy through the flat form */
+			v = PG_DETOAST_DATUM(d);
+			r = bstate_reader(VARDATA(v), VARSIZE(v) - VARHDRSZ,
+							  ERRCODE_DATA_CORRUPTED);
+			dst->state = anon_two_read(&r, mcxt);
+			return;
+		}
+		anon_two_merge_state(dst->state, src->state);
+		return;
+	}
+	if (dst->state == NULL)
+		dst->state = anon_breakout_like(src->state, mcxt);
+	anon_breakout_merge_state(dst->state, src->state);
 }
 
 /*
@@ -427,6 +547,7 @@ anon_bstate_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt = anon_agg_context(fcinfo, "breakout_merge");
 	BreakoutStateEOH *eoh;
+	bool		adopted;
 	MemoryContext cxt;
 	MemoryContext old;
 
@@ -452,14 +573,14 @@ anon_bstate_combine(PG_FUNCTION_ARGS)
 		else
 		{
 			eoh = bstate_new(aggcxt);
-			eoh->state = bstate_merge_datum(NULL, d, eoh->hdr.eoh_context);
+			bstate_merge_datum(&eoh->s, d, eoh->hdr.eoh_context);
 		}
 	}
 	else
 	{
-		eoh = bstate_rw(fcinfo, 0, aggcxt);
+		eoh = bstate_rw(fcinfo, 0, aggcxt, &adopted);
 		bstate_changed(eoh);
-		(void) bstate_merge_datum(eoh->state, PG_GETARG_DATUM(1), NULL);
+		bstate_merge_datum(&eoh->s, PG_GETARG_DATUM(1), NULL);
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
@@ -478,6 +599,18 @@ bstate_result_rowtype(FunctionCallInfo fcinfo)
 	return rowtype;
 }
 
+/* The groups of a one-field state; 22023 for a two-field one. */
+static ArrayType *
+bstate_groups(BState s, Oid rowtype)
+{
+	if (s.two)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("breakout_groups takes the state of a breakout by one field"),
+				 errdetail("The state is of a breakout by two fields.")));
+	return anon_breakout_groups(s.state, rowtype);
+}
+
 /*
  * anon_bstate_final(breakout_state) RETURNS anonymize.breakout_group[]
  *
@@ -492,8 +625,28 @@ anon_bstate_final(PG_FUNCTION_ARGS)
 	anon_agg_context(fcinfo, "anonymized_breakout");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_ARRAYTYPE_P(construct_empty_array(rowtype));
-	PG_RETURN_ARRAYTYPE_P(anon_breakout_groups(bstate_peek(PG_GETARG_DATUM(0)),
-											   rowtype));
+	PG_RETURN_ARRAYTYPE_P(bstate_groups(bstate_peek(PG_GETARG_DATUM(0)), rowtype));
+}
+
+/*
+ * anon_bstate2_final(breakout_state) RETURNS anonymize.breakout_cell[]
+ *
+ * Final function of the concrete-typed two-field anonymized_breakout: the
+ * cells that may be shown.  Does not modify the state.
+ */
+Datum
+anon_bstate2_final(PG_FUNCTION_ARGS)
+{
+	Oid			rowtype = bstate_result_rowtype(fcinfo);
+	BState		s;
+
+	anon_agg_context(fcinfo, "anonymized_breakout");
+	if (PG_ARGISNULL(0))
+		PG_RETURN_ARRAYTYPE_P(construct_empty_array(rowtype));
+	s = bstate_peek(PG_GETARG_DATUM(0));
+	if (!s.two)
+		elog(ERROR, "a two-field breakout got the state of a one-field breakout");
+	PG_RETURN_ARRAYTYPE_P(anon_two_result(s.state, rowtype));
 }
 
 /*
@@ -510,6 +663,5 @@ anon_bstate_groups(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_ARRAYTYPE_P(construct_empty_array(rowtype));
-	PG_RETURN_ARRAYTYPE_P(anon_breakout_groups(bstate_peek(PG_GETARG_DATUM(0)),
-											   rowtype));
+	PG_RETURN_ARRAYTYPE_P(bstate_groups(bstate_peek(PG_GETARG_DATUM(0)), rowtype));
 }

@@ -22,7 +22,9 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "catalog/pg_collation.h"
 #include "common/hashfn.h"
+#include "common/int.h"
 #include "funcapi.h"
 #include "libpq/pqformat.h"
 #include "utils/array.h"
@@ -32,6 +34,7 @@
 #include "utils/typcache.h"
 
 #include "anonymize.h"
+#include "breakout.h"
 #include "grouping.h"
 #include "keys.h"
 
@@ -76,14 +79,15 @@ static inline bool two_cell_equal(struct TwoState *state, CellKey a, CellKey b);
 #include "lib/simplehash.h"
 
 /* Transition state of the two-field anonymized_breakout. */
-typedef struct TwoState
+struct TwoState
 {
 	MemoryContext mcxt;
 	AnonKeyType key1;
 	AnonKeyType key2;
 	bool		settings_known;
 	int32		threshold;
-	Oid			sens_oid[2];
+	Oid			sens_oid[2];	/* enum values they came from, or 0 (read back) */
+	AnonSensitivity sens[2];
 	/* how the arguments are typed (in states made by the transition only) */
 	bool		threshold_float;	/* the threshold is float8, not int4 */
 	bool		sensitivity_text;	/* the sensitivities are text, not the enum */
@@ -91,7 +95,7 @@ typedef struct TwoState
 	cells_hash *cells;
 	int64		rows;
 	int64		metric_rows;
-} TwoState;
+};
 
 PG_FUNCTION_INFO_V1(anon_breakout2_trans);
 PG_FUNCTION_INFO_V1(anon_breakout2_combine);
@@ -160,15 +164,25 @@ two_read_settings(TwoState *state, FunctionCallInfo fcinfo)
 
 	if (state->settings_known)
 	{
-		if (threshold != state->threshold ||
-			sens[0] != state->sens_oid[0] || sens[1] != state->sens_oid[1])
+		if (threshold != state->threshold)
 			anon_settings_differ();
+		for (int f = 0; f < 2; f++)
+			if (unlikely(sens[f] != state->sens_oid[f]))
+			{
+				/* a state read back knows its sensitivities, not the enum values */
+				if (anon_sensitivity_from_oid(sens[f]) != state->sens[f])
+					anon_settings_differ();
+				state->sens_oid[f] = sens[f];
+			}
 		return;
 	}
 	anon_check_threshold(threshold);
 	state->threshold = threshold;
-	state->sens_oid[0] = sens[0];
-	state->sens_oid[1] = sens[1];
+	for (int f = 0; f < 2; f++)
+	{
+		state->sens_oid[f] = sens[f];
+		state->sens[f] = anon_sensitivity_from_oid(sens[f]);
+	}
 	state->settings_known = true;
 }
 
@@ -211,9 +225,6 @@ anon_breakout2_trans(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt = anon_agg_context(fcinfo, AGGNAME);
 	TwoState   *state;
-	CellKey		key;
-	float8		metric = 0.0;
-	bool		has_metric = !PG_ARGISNULL(3);
 
 	if (PG_ARGISNULL(0))
 	{
@@ -228,6 +239,18 @@ anon_breakout2_trans(PG_FUNCTION_ARGS)
 	}
 	else
 		state = (TwoState *) PG_GETARG_POINTER(0);
+	anon_two_advance(state, fcinfo);
+	PG_RETURN_POINTER(state);
+}
+
+/* Count the row of a transition call; see breakout.h. */
+void
+anon_two_advance(TwoState *state, FunctionCallInfo fcinfo)
+{
+	CellKey		key;
+	float8		metric = 0.0;
+	bool		has_metric = !PG_ARGISNULL(3);
+
 	two_read_settings(state, fcinfo);
 
 	if (has_metric)
@@ -241,8 +264,6 @@ anon_breakout2_trans(PG_FUNCTION_ARGS)
 
 		two_add(state, key, 1, has_metric ? 1 : 0, add);
 	}
-
-	PG_RETURN_POINTER(state);
 }
 
 /* Fold the cells and settings of src into dst. */
@@ -260,11 +281,13 @@ two_merge(TwoState *dst, TwoState *src)
 		dst->threshold = src->threshold;
 		dst->sens_oid[0] = src->sens_oid[0];
 		dst->sens_oid[1] = src->sens_oid[1];
+		dst->sens[0] = src->sens[0];
+		dst->sens[1] = src->sens[1];
 	}
 	else if (src->settings_known &&
 			 (src->threshold != dst->threshold ||
-			  src->sens_oid[0] != dst->sens_oid[0] ||
-			  src->sens_oid[1] != dst->sens_oid[1]))
+			  src->sens[0] != dst->sens[0] ||
+			  src->sens[1] != dst->sens[1]))
 		anon_settings_differ();
 
 	cells_start_iterate(src->cells, &it);
@@ -372,6 +395,9 @@ anon_breakout2_deserialize(PG_FUNCTION_ARGS)
 	state->threshold = pq_getmsgint(&buf, 4);
 	state->sens_oid[0] = pq_getmsgint(&buf, 4);
 	state->sens_oid[1] = pq_getmsgint(&buf, 4);
+	for (int f = 0; f < 2; f++)
+		state->sens[f] = state->settings_known ?
+			anon_sensitivity_from_oid(state->sens_oid[f]) : ANON_VERY_SENSITIVE;
 	ncells = pq_getmsgint64(&buf);
 
 	nest = anon_portable_settings();
@@ -1160,8 +1186,7 @@ two_build_result(TwoState *state, Oid rowtype)
 
 	/* basic mode ignores sensitivity and hides small groups, as in one field */
 	for (int f = 0; f < 2; f++)
-		sens[f] = basic ? ANON_SOMEWHAT_SENSITIVE :
-			anon_sensitivity_from_oid(state->sens_oid[f]);
+		sens[f] = basic ? ANON_SOMEWHAT_SENSITIVE : state->sens[f];
 
 	view.ncells = 0;
 	view.cells = palloc(sizeof(Cell *) * Max(state->cells->members, 1));
@@ -1213,4 +1238,189 @@ anon_breakout2_final(PG_FUNCTION_ARGS)
 		PG_RETURN_ARRAYTYPE_P(construct_empty_array(rowtype));
 	PG_RETURN_ARRAYTYPE_P(two_build_result((TwoState *) PG_GETARG_POINTER(0),
 										   rowtype));
+}
+
+/* Make an empty state for a transition call; see breakout.h. */
+TwoState *
+anon_two_begin(FunctionCallInfo fcinfo, MemoryContext mcxt)
+{
+	TwoState   *state = two_state_create(mcxt, anon_agg_value_type(fcinfo, 1),
+										 anon_agg_value_type(fcinfo, 2),
+										 anon_agg_collation(fcinfo));
+
+	state->threshold_float = anon_agg_declared_argtype(fcinfo, 4) == FLOAT8OID;
+	state->sensitivity_text = anon_agg_declared_argtype(fcinfo, 5) == TEXTOID;
+	return state;
+}
+
+/* Refuse a state that is not of the call's types; see breakout.h. */
+void
+anon_two_check_call(TwoState *state, FunctionCallInfo fcinfo)
+{
+	Oid			collation = anon_agg_collation(fcinfo);
+	Oid			type1 = anon_agg_value_type(fcinfo, 1);
+
+	/* as anon_key_type_init takes it */
+	if (!OidIsValid(collation) && type_is_collatable(type1))
+		collation = DEFAULT_COLLATION_OID;
+	if (state->key1.type != type1 ||
+		state->key2.type != anon_agg_value_type(fcinfo, 2) ||
+		state->key1.collation != collation ||
+		anon_agg_declared_argtype(fcinfo, 4) != INT4OID ||
+		anon_agg_declared_argtype(fcinfo, 5) == TEXTOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("breakout state does not match the arguments of the aggregate"),
+				 errdetail("A state given to the transition function must be of its key types.")));
+}
+
+/* Merge src into dst, refusing states of another form; see breakout.h. */
+void
+anon_two_merge_state(TwoState *dst, TwoState *src)
+{
+	if (dst->key1.type != src->key1.type || dst->key2.type != src->key2.type)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot merge breakout states of different key types"),
+				 errdetail("One state has keys of types %s and %s, the other of types %s and %s.",
+						   format_type_be(dst->key1.type), format_type_be(dst->key2.type),
+						   format_type_be(src->key1.type), format_type_be(src->key2.type))));
+	if (dst->key1.collation != src->key1.collation)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot merge breakout states of different collations")));
+	if (dst->settings_known && src->settings_known &&
+		(dst->threshold != src->threshold || dst->sens[0] != src->sens[0] ||
+		 dst->sens[1] != src->sens[1]))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot merge breakout states of different thresholds or sensitivities")));
+	two_merge(dst, src);
+}
+
+/* Write a state in its portable form; see breakout.h. */
+void
+anon_two_write(StringInfo buf, TwoState *state)
+{
+	cells_iterator it;
+	Cell	   *c;
+	int			nest;
+
+	pq_sendbyte(buf, 3);
+	anon_write_type(buf, state->key1.type);
+	anon_write_type(buf, state->key2.type);
+	anon_write_collation(buf, state->key1.collation);
+	pq_sendint32(buf, state->threshold);
+	pq_sendbyte(buf, state->sens[0]);
+	pq_sendbyte(buf, state->sens[1]);
+	pq_sendint64(buf, state->cells->members);
+
+	nest = anon_portable_settings();
+	cells_start_iterate(state->cells, &it);
+	while ((c = cells_iterate(state->cells, &it)) != NULL)
+	{
+		pq_sendint64(buf, c->rows);
+		pq_sendint64(buf, c->metric_rows);
+		pq_sendfloat8(buf, c->sum.sum);
+		pq_sendfloat8(buf, c->sum.comp);
+		pq_sendbyte(buf, c->key.null1);
+		if (!c->key.null1)
+			anon_key_send(buf, &state->key1, c->key.k1);
+		pq_sendbyte(buf, c->key.null2);
+		if (!c->key.null2)
+			anon_key_send(buf, &state->key2, c->key.k2);
+	}
+	AtEOXact_GUC(true, nest);
+}
+
+/* Read a state written by anon_two_write, checked; see breakout.h. */
+TwoState *
+anon_two_read(AnonReader *r, MemoryContext mcxt)
+{
+	TwoState   *state;
+	Oid			type1;
+	Oid			type2;
+	Oid			collation;
+	int32		threshold;
+	int64		ncells;
+	int			nest;
+
+	if (anon_read_byte(r) != 3)
+		anon_read_fail(r, "The state's form is unknown.");
+	type1 = anon_read_type(r);
+	type2 = anon_read_type(r);
+	collation = anon_read_collation(r);
+	state = two_state_create(mcxt, type1, type2, collation);
+	threshold = anon_read_int32(r);
+	if (threshold < 1)
+		anon_read_fail(r, "The state's threshold is below 1.");
+	state->threshold = threshold;
+	for (int f = 0; f < 2; f++)
+	{
+		uint8		sens = anon_read_byte(r);
+
+		if (sens > ANON_VERY_SENSITIVE)
+			anon_read_fail(r, "The state's sensitivity is unknown.");
+		state->sens[f] = (AnonSensitivity) sens;
+		state->sens_oid[f] = InvalidOid;
+	}
+	state->settings_known = true;
+	ncells = anon_read_int64(r);
+	/* each cell takes at least 34 bytes */
+	if (ncells < 0 || ncells > (r->end - r->cur) / 34)
+		anon_read_fail(r, "The state's count of cells does not match its length.");
+
+	nest = anon_portable_settings();
+	for (int64 i = 0; i < ncells; i++)
+	{
+		int64		rows = anon_read_int64(r);
+		int64		metric_rows = anon_read_int64(r);
+		AnonSum		sum;
+		CellKey		key = {0};
+		uint8		null;
+		bool		found;
+		Cell	   *cell;
+
+		sum.sum = anon_read_float8(r);
+		sum.comp = anon_read_float8(r);
+		if (rows < 1 || metric_rows < 0 || metric_rows > rows)
+			anon_read_fail(r, "A cell's counts are negative or inconsistent.");
+		/* a sum may be NaN or infinite (anonymize.hide_bad_metrics): it is withheld */
+		if ((null = anon_read_byte(r)) > 1)
+			anon_read_fail(r, "A key's flag is neither 0 nor 1.");
+		key.null1 = null;
+		if (!key.null1)
+			key.k1 = anon_key_read(r, &state->key1);
+		if ((null = anon_read_byte(r)) > 1)
+			anon_read_fail(r, "A key's flag is neither 0 nor 1.");
+		key.null2 = null;
+		if (!key.null2)
+			key.k2 = anon_key_read(r, &state->key2);
+		cell = cells_insert(state->cells, key, &found);
+		if (found)
+			anon_read_fail(r, "A cell appears twice in the state.");
+		cell->key.k1 = key.null1 ? (Datum) 0 :
+			anon_key_copy(&state->key1, state->mcxt, key.k1);
+		cell->key.k2 = key.null2 ? (Datum) 0 :
+			anon_key_copy(&state->key2, state->mcxt, key.k2);
+		cell->rows = rows;
+		cell->metric_rows = metric_rows;
+		cell->sum = sum;
+		if (pg_add_s64_overflow(state->rows, rows, &state->rows) ||
+			pg_add_s64_overflow(state->metric_rows, metric_rows, &state->metric_rows))
+			anon_read_fail(r, "The state's counts overflow.");
+	}
+	AtEOXact_GUC(true, nest);
+	if (r->cur != r->end)
+		anon_read_fail(r, "The state has bytes after its end.");
+	return state;
+}
+
+/* The cells of a state that may be shown; see breakout.h. */
+ArrayType *
+anon_two_result(TwoState *state, Oid rowtype)
+{
+	/* anonymize.min_threshold may be higher here than where it was made */
+	anon_check_threshold(state->threshold);
+	return two_build_result(state, rowtype);
 }

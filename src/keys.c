@@ -11,12 +11,18 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_enum.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "libpq/pqformat.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "port/pg_bswap.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -312,6 +318,216 @@ anon_key_read(AnonReader *r, AnonKeyType *kt)
 	value = InputFunctionCall(&kt->in_fn, str, kt->ioparam, -1);
 	pfree(str);
 	return value;
+}
+
+/*
+ * The type of argument argno of a transition call: from the call's
+ * expression, or from the function's declaration where the caller gives no
+ * expression (Citus's worker_partial_agg calls the transition function so).
+ */
+Oid
+anon_agg_declared_argtype(FunctionCallInfo fcinfo, int argno)
+{
+	HeapTuple	tup;
+	Form_pg_proc proc;
+	Oid			type = InvalidOid;
+
+	if (fcinfo->flinfo->fn_expr != NULL)
+		return get_fn_expr_argtype(fcinfo->flinfo, argno);
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	if (argno < proc->pronargs)
+		type = proc->proargtypes.values[argno];
+	ReleaseSysCache(tup);
+	return type;
+}
+
+/*
+ * The expression of the aggregate's argument argno - 1 (argno counts the
+ * state), or NULL: in the aggregate's own call, or in the record that
+ * Citus's worker_partial_agg(aggregate, ROW(arguments...)) is given.
+ */
+Node *
+anon_agg_arg_expr(FunctionCallInfo fcinfo, int argno)
+{
+	Aggref	   *aggref = AggGetAggref(fcinfo);
+	List	   *args;
+
+	if (aggref == NULL)
+		return NULL;
+	if (fcinfo->flinfo->fn_expr != NULL)
+		args = aggref->args;
+	else
+	{
+		TargetEntry *row;
+
+		if (list_length(aggref->args) != 2)
+			return NULL;
+		row = lsecond_node(TargetEntry, aggref->args);
+		if (!IsA(row->expr, RowExpr))
+			return NULL;
+		args = ((RowExpr *) row->expr)->args;
+		if (argno - 1 < list_length(args))
+			return (Node *) list_nth(args, argno - 1);
+		return NULL;
+	}
+	if (argno - 1 < list_length(args))
+		return (Node *) ((TargetEntry *) list_nth(args, argno - 1))->expr;
+	return NULL;
+}
+
+/*
+ * The type of a key or subject argument.  A value of a type that the
+ * declared type takes as it is (citext, varchar, char(n) or a domain given
+ * for text) keeps its own type, so that it groups by its own equality, as
+ * in the polymorphic forms.
+ */
+Oid
+anon_agg_value_type(FunctionCallInfo fcinfo, int argno)
+{
+	Oid			declared = anon_agg_declared_argtype(fcinfo, argno);
+	Node	   *expr = anon_agg_arg_expr(fcinfo, argno);
+
+	if (expr != NULL && IsA(expr, RelabelType) &&
+		exprType(expr) == declared)
+		return getBaseType(exprType((Node *) ((RelabelType *) expr)->arg));
+	return declared;
+}
+
+/* The collation of the key argument of a transition call; see keys.h. */
+Oid
+anon_agg_collation(FunctionCallInfo fcinfo)
+{
+	Node	   *expr;
+
+	if (fcinfo->flinfo->fn_expr != NULL)
+		return PG_GET_COLLATION();
+	expr = anon_agg_arg_expr(fcinfo, 1);
+	return expr ? exprCollation(expr) : InvalidOid;
+}
+
+/* Write a type as its schema and name. */
+void
+anon_write_type(StringInfo buf, Oid type)
+{
+	HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(type));
+	Form_pg_type typ;
+	const char *nsp;
+	const char *name;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for type %u", type);
+	typ = (Form_pg_type) GETSTRUCT(tup);
+	nsp = get_namespace_name(typ->typnamespace);
+	name = pstrdup(NameStr(typ->typname));
+	ReleaseSysCache(tup);
+	pq_sendint32(buf, strlen(nsp));
+	pq_sendbytes(buf, nsp, strlen(nsp));
+	pq_sendint32(buf, strlen(name));
+	pq_sendbytes(buf, name, strlen(name));
+}
+
+/* Read a name written by anon_write_type (at most NAMEDATALEN - 1 bytes). */
+static char *
+anon_read_name(AnonReader *r)
+{
+	int32		len = anon_read_int32(r);
+	const char *bytes;
+
+	if (len < 0 || len >= NAMEDATALEN)
+		anon_read_fail(r, "A type or collation name is too long.");
+	bytes = anon_read_bytes(r, len);
+	if (!pg_verifymbstr(bytes, len, true))
+		anon_read_fail(r, "A type or collation name is not valid in the server encoding.");
+	return pnstrdup(bytes, len);
+}
+
+/* Read a type written by anon_write_type; error 42704 if it is not here. */
+Oid
+anon_read_type(AnonReader *r)
+{
+	char	   *nsp = anon_read_name(r);
+	char	   *name = anon_read_name(r);
+	Oid			nspid = get_namespace_oid(nsp, true);
+	Oid			type = InvalidOid;
+
+	if (OidIsValid(nspid))
+		type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+							   CStringGetDatum(name), ObjectIdGetDatum(nspid));
+	if (!OidIsValid(type))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("type \"%s.%s\" of a breakout state does not exist", nsp, name)));
+	if (pg_namespace_aclcheck(nspid, GetUserId(), ACL_USAGE) != ACLCHECK_OK ||
+		pg_type_aclcheck(type, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for type \"%s.%s\" of a breakout state", nsp, name)));
+
+	/*
+	 * Only base types that are no arrays: the types a breakout_state is made
+	 * with.  Reading a key runs its type's input function; a domain's runs
+	 * its CHECK expressions, and a composite's or an array's those of its
+	 * parts, which may be anyone's code.
+	 */
+	if (get_typtype(type) != TYPTYPE_BASE || OidIsValid(get_element_type(type)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a breakout state cannot hold values of type \"%s.%s\"", nsp, name),
+				 errdetail("Breakout states hold keys and subjects of base types only.")));
+	return type;
+}
+
+/* Write a collation by schema and name, or none for the default; see keys.h. */
+void
+anon_write_collation(StringInfo buf, Oid collation)
+{
+	HeapTuple	tup;
+	Form_pg_collation coll;
+	const char *nsp;
+	const char *name;
+
+	if (collation == DEFAULT_COLLATION_OID || !OidIsValid(collation))
+	{
+		pq_sendbyte(buf, 0);
+		return;
+	}
+	tup = SearchSysCache1(COLLOID, ObjectIdGetDatum(collation));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for collation %u", collation);
+	coll = (Form_pg_collation) GETSTRUCT(tup);
+	nsp = get_namespace_name(coll->collnamespace);
+	name = pstrdup(NameStr(coll->collname));
+	ReleaseSysCache(tup);
+	pq_sendbyte(buf, 1);
+	pq_sendint32(buf, strlen(nsp));
+	pq_sendbytes(buf, nsp, strlen(nsp));
+	pq_sendint32(buf, strlen(name));
+	pq_sendbytes(buf, name, strlen(name));
+}
+
+/* Read a collation written by anon_write_collation (42704 if not here). */
+Oid
+anon_read_collation(AnonReader *r)
+{
+	char	   *nsp;
+	char	   *name;
+
+	switch (anon_read_byte(r))
+	{
+		case 0:
+			return InvalidOid;
+		case 1:
+			nsp = anon_read_name(r);
+			name = anon_read_name(r);
+			return get_collation_oid(list_make2(makeString(nsp), makeString(name)),
+									 false);
+		default:
+			anon_read_fail(r, "The state's collation flag is neither 0 nor 1.");
+	}
+	return InvalidOid;			/* keep compiler quiet */
 }
 
 /* Fix the settings that change the text form of values; see keys.h. */

@@ -20,6 +20,7 @@
 #include "common/hashfn.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "nodes/nodes.h"
 
 #include "grouping.h"
 
@@ -169,6 +170,15 @@ extern int64 anon_read_int64(AnonReader *r);
 extern float8 anon_read_float8(AnonReader *r);
 
 /*
+ * Types and collations in a portable state: by schema and name (a type or
+ * collation missing here is error 42704); the default collation as none.
+ */
+extern void anon_write_type(StringInfo buf, Oid type);
+extern Oid	anon_read_type(AnonReader *r);
+extern void anon_write_collation(StringInfo buf, Oid collation);
+extern Oid	anon_read_collation(AnonReader *r);
+
+/*
  * Read a value written by anon_key_send, checking it: integers in their
  * type's range, text in the server encoding, uuid of 16 bytes, others read
  * by their type's input function (call under anon_portable_settings).
@@ -187,6 +197,20 @@ extern int	anon_portable_settings(void);
  * under them means the same when read again under them.
  */
 extern int	anon_literal_settings(void);
+
+/*
+ * What a transition call's arguments are (argno counts the state as 0): the
+ * declared type, from the call's expression or, where the caller gives none
+ * (Citus's worker_partial_agg), from the function's declaration; the
+ * argument's expression in the aggregate's call (or in the record that
+ * worker_partial_agg is given), or NULL; the type of a key or subject value
+ * (a value that the declared type takes as it is, such as citext for text,
+ * keeps its own type); and the collation of the key.
+ */
+extern Oid	anon_agg_declared_argtype(FunctionCallInfo fcinfo, int argno);
+extern Node *anon_agg_arg_expr(FunctionCallInfo fcinfo, int argno);
+extern Oid	anon_agg_value_type(FunctionCallInfo fcinfo, int argno);
+extern Oid	anon_agg_collation(FunctionCallInfo fcinfo);
 
 /* The aggregate's memory context; error 0A000 outside an aggregate. */
 extern MemoryContext anon_agg_context(FunctionCallInfo fcinfo, const char *aggname);

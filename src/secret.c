@@ -585,3 +585,25 @@ anon_export_key(PG_FUNCTION_ARGS)
 	anon_secret_read((uint8 *) VARDATA(key), id);
 	PG_RETURN_BYTEA_P(key);
 }
+
+PG_FUNCTION_INFO_V1(anon_key_check);
+
+/*
+ * anon_key_check() RETURNS text
+ *
+ * The key id of this database's key, its file read and verified now (55000
+ * if it is missing, XX001 if it is damaged): what anonymize.distribute()
+ * compares between the nodes of a cluster.  Superuser only; the key id
+ * reveals nothing of the key.
+ */
+Datum
+anon_key_check(PG_FUNCTION_ARGS)
+{
+	uint8		key[ANON_SECRET_LEN];
+	char		id[ANON_KEY_ID_LEN + 1];
+
+	anon_require_superuser("check");
+	anon_secret_read(key, id);
+	explicit_bzero(key, sizeof(key));
+	PG_RETURN_TEXT_P(cstring_to_text(id));
+}

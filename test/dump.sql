@@ -25,5 +25,5 @@ SELECT anonymize.grant_anonymized('dump_survey', 'dump_bi');
 -- Rollups: a table of breakout states, by people (pseudonyms); restored, it
 -- answers the same.
 CREATE TABLE dump_rollup AS
-	SELECT id % 3 AS part, anonymize.breakout_partial(kind, id, 2, 'very_sensitive', user_id) AS state
+	SELECT id % 3 AS part, anonymize.breakout_partial('quarter ' || id % 4, id, 2, 'very_sensitive', user_id) AS state
 	FROM dump_events GROUP BY 1;

@@ -2,7 +2,7 @@
 -- breakout on the workers) and the SQLSTATE of every error a user can cause
 -- with states.
 BEGIN;
-SELECT plan(27);
+SELECT plan(30);
 
 CREATE TEMP TABLE r (k text, i int4, p int8, m float8);
 INSERT INTO r SELECT 'k' || (g % 3), g % 4, g % 9, g FROM generate_series(1, 60) AS g;
@@ -19,8 +19,8 @@ SELECT ok((SELECT typsend <> 0 AND typreceive <> 0 FROM pg_type WHERE oid = 'ano
 SELECT is((SELECT count(*)::int FROM pg_aggregate AS a JOIN pg_proc AS p ON p.oid = a.aggfnoid
            WHERE p.pronamespace = 'anonymize'::regnamespace
              AND a.aggtranstype = 'anonymize.breakout_state'::regtype
-             AND p.proname = 'anonymized_breakout'), 6 * 3 + 6 * 6,
-	'anonymized_breakout has 54 overloads with the state type: 6 key types, 3 forms by rows, 6 subject types');
+             AND p.proname = 'anonymized_breakout'), 6 * 3 + 6 * 6 + 6 * 6,
+	'anonymized_breakout has 90 overloads with the state type: 6 key types, 3 forms by rows, 6 subject types, 6 x 6 pairs of keys');
 SELECT is((SELECT count(*)::int FROM pg_aggregate AS a JOIN pg_proc AS p ON p.oid = a.aggfnoid
            WHERE p.pronamespace = 'anonymize'::regnamespace
              AND a.aggtranstype = 'anonymize.breakout_state'::regtype
@@ -95,6 +95,23 @@ SELECT throws_ok($$SELECT ('abs1:' || translate(encode(
 	int8send(0) || int8send(0) || float8send(0) || float8send(0) || int8send(0),
 	'base64'), E'\n', ''))::anonymize.breakout_state$$, '42704',
 	'type "public.nothere" of a breakout state does not exist');
+
+-- a state of another type than its transition call's arguments: 42804
+CREATE TEMP TABLE int_state AS SELECT anonymize.breakout_partial(i, m, 5, 'very_sensitive')::text AS s FROM r;
+SELECT lives_ok(format($$CREATE AGGREGATE pg_temp.confused(text, float8, int4, anonymize.sensitivity) (
+	SFUNC = anonymize.breakout_state_trans, STYPE = anonymize.breakout_state,
+	FINALFUNC = anonymize.breakout_state_final, INITCOND = %L)$$, (SELECT s FROM int_state)),
+	'an aggregate over the transition function with a state of int4 keys as initial value');
+SELECT throws_ok($$SELECT pg_temp.confused(k, m, 5, 'very_sensitive') FROM r$$, '42804',
+	'breakout state does not match the arguments of the aggregate');
+-- a state naming a domain (whose CHECK would run as the reader): 0A000
+CREATE DOMAIN pg_temp.tap_dom AS text;
+SELECT throws_ok(format($$SELECT %L::anonymize.breakout_state$$, 'abs1:' || translate(encode(
+	'\x01'::bytea || int4send(length(pg_my_temp_schema()::regnamespace::text)) ||
+	convert_to(pg_my_temp_schema()::regnamespace::text, 'UTF8') || int4send(7) || 'tap_dom' || '\x00'::bytea ||
+	int4send(5) || '\x02'::bytea || int8send(0) || int8send(0) ||
+	int8send(0) || int8send(0) || float8send(0) || float8send(0) || int8send(0),
+	'base64'), E'\n', '')), '0A000', NULL, 'a state of a domain type is refused');
 
 -- the support functions outside an aggregate: 0A000
 SELECT throws_ok($$SELECT anonymize.breakout_state_combine(NULL, NULL)$$, '0A000',

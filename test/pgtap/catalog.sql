@@ -57,7 +57,7 @@ SELECT is((
 	JOIN pg_depend AS d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
 	JOIN pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'anonymize'
 	WHERE p.proparallel = 'u'),
-	'anonymized_query, anonymized_query, canonical_condition, export_key, forget, grant_anonymized, guard, import_key, '
+	'anonymized_query, anonymized_query, canonical_condition, distribute, export_key, forget, grant_anonymized, guard, import_key, key_check, '
 	'label, label_subject, protect, protect_trigger, refuse_policy_change, replace_secret, revoke_anonymized, '
 	'set_tenant_policy, set_threshold, unregister_dropped',
 	'the functions that write, run DDL or run queries are PARALLEL UNSAFE');
@@ -68,24 +68,30 @@ SELECT is((
 	JOIN pg_depend AS d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
 	JOIN pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'anonymize'
 	WHERE p.prokind = 'f'),
-	'anonymized_query v, breakout2_combine i, breakout2_deserialize i, breakout2_final s, breakout2_serialize i, breakout2_trans s, '
-	'breakout_combine i, breakout_deserialize i, breakout_final s, breakout_serialize i, breakout_trans s, '
+	'anonymized_query v, breakout2_combine i, breakout2_deserialize i, breakout2_final s, breakout2_serialize i, '
+	'breakout2_state_final s, breakout2_state_trans s, breakout2_trans s, '
+	'breakout_combine i, breakout_deserialize i, breakout_final s, breakout_groups s, breakout_serialize i, '
+	'breakout_state_combine s, breakout_state_final s, breakout_state_in s, breakout_state_out i, '
+	'breakout_state_recv s, breakout_state_send i, breakout_state_trans s, breakout_trans s, '
 	'canonical_condition s, comments_combine i, comments_deserialize i, comments_final s, comments_serialize i, comments_trans s, '
-	'export_key v, forget v, grant_anonymized v, guard v, import_key v, k_anonymity s, label v, label_subject v, '
+	'distribute v, export_key v, forget v, grant_anonymized v, guard v, import_key v, k_anonymity s, key_check v, label v, label_subject v, '
 	'normalize_domain i, protect v, protect_trigger v, random_secret v, refuse_policy_change v, '
 	'replace_secret v, revoke_anonymized v, set_tenant_policy v, set_threshold v, tenant_default_all s, unregister_dropped v',
 'support functions have the intended volatility');
 
--- every aggregate can run in parallel: combine, serialize and deserialize, read-only final
+-- every aggregate can run in parallel: combine, serialize and deserialize
+-- (of an internal state), read-only final
 SELECT is_empty($$
 	SELECT a.aggfnoid::regprocedure::text FROM pg_aggregate AS a
 	JOIN pg_depend AS d ON d.classid = 'pg_proc'::regclass AND d.objid = a.aggfnoid AND d.deptype = 'e'
 	JOIN pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'anonymize'
-	WHERE a.aggcombinefn = 0 OR a.aggserialfn = 0 OR a.aggdeserialfn = 0 OR a.aggfinalmodify <> 'r' $$,
-	'every aggregate has combine, serialize, deserialize and a read-only final function');
+	WHERE a.aggcombinefn = 0 OR a.aggfinalmodify <> 'r'
+	   OR (a.aggtranstype = 'internal'::regtype AND (a.aggserialfn = 0 OR a.aggdeserialfn = 0)) $$,
+	'every aggregate has combine, serialize and deserialize if its state is internal, and a read-only final function');
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'anonymize'::regnamespace
-           AND proname = 'anonymized_breakout' AND prokind = 'a'), 12,
-	'twelve forms of anonymized_breakout: one field (three), by people, two fields, and their forms for drivers'' types');
+           AND proname = 'anonymized_breakout' AND prokind = 'a'), 12 + 90,
+	'102 forms of anonymized_breakout: one field (three), by people, two fields, their forms for drivers'' types, '
+	'and the 90 with a breakout_state');
 
 -- every object carries a comment
 SELECT is_empty($$
