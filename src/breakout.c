@@ -1197,7 +1197,8 @@ anon_breakout_read(AnonReader *r, MemoryContext mcxt)
  */
 static void
 breakout_read_merge_group(AnonReader *r, BreakoutState *dst, bool null,
-						  SubjectBatch *batch, int64 *rows, int64 *metric_rows)
+						  SubjectBatch *batch, int nstates, int64 *rows,
+						  int64 *metric_rows)
 {
 	BreakoutGroup counts = {0};
 	BreakoutGroup *g;
@@ -1225,7 +1226,8 @@ breakout_read_merge_group(AnonReader *r, BreakoutState *dst, bool null,
 	{
 		if (g->subjects == NULL)
 			g->subjects = breakout_new_subjects(dst);
-		if (anon_subjects_read_merge(&subjects, g->subjects, batch) > counts.rows)
+		if (anon_subjects_read_merge(&subjects, g->subjects, batch,
+									 nstates) > counts.rows)
 			anon_read_fail(r, "A group has more people than rows.");
 	}
 	if (pg_add_s64_overflow(*rows, counts.rows, rows) ||
@@ -1238,7 +1240,8 @@ breakout_read_merge_group(AnonReader *r, BreakoutState *dst, bool null,
  * is read; see breakout.h.
  */
 BreakoutState *
-anon_breakout_read_merge(AnonReader *r, BreakoutState *dst, MemoryContext mcxt)
+anon_breakout_read_merge(AnonReader *r, BreakoutState *dst, MemoryContext mcxt,
+						 int nstates)
 {
 	BreakoutState *src = breakout_read_header(r, dst ? CurrentMemoryContext : mcxt);
 	SubjectBatch batch = {0};
@@ -1258,10 +1261,12 @@ anon_breakout_read_merge(AnonReader *r, BreakoutState *dst, MemoryContext mcxt)
 	}
 
 	nest = anon_portable_settings();
-	breakout_read_merge_group(r, dst, true, &batch, &rows, &metric_rows);
+	breakout_read_merge_group(r, dst, true, &batch, nstates, &rows,
+							  &metric_rows);
 	ngroups = breakout_read_ngroups(r);
 	for (int64 i = 0; i < ngroups; i++)
-		breakout_read_merge_group(r, dst, false, &batch, &rows, &metric_rows);
+		breakout_read_merge_group(r, dst, false, &batch, nstates, &rows,
+								  &metric_rows);
 	anon_subjects_flush(&batch);
 	AtEOXact_GUC(true, nest);
 	breakout_read_end(r, src, rows, metric_rows);

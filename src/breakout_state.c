@@ -31,6 +31,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
+#include "nodes/execnodes.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/expandeddatum.h"
@@ -476,15 +477,37 @@ bstate_expanded(Datum d)
 }
 
 /*
+ * How many states a combine call of this aggregate merges at most: where
+ * the aggregate reads a Gather (or Gather Merge), one state from each of
+ * its workers and one from the leader; else an unknown number, 1.
+ */
+static int
+bstate_parallel_states(FunctionCallInfo fcinfo)
+{
+	PlanState  *outer;
+
+	if (fcinfo->context == NULL || !IsA(fcinfo->context, AggState))
+		return 1;
+	outer = outerPlanState((AggState *) fcinfo->context);
+	if (outer != NULL && IsA(outer, GatherState))
+		return ((GatherState *) outer)->nworkers_launched + 1;
+	if (outer != NULL && IsA(outer, GatherMergeState))
+		return ((GatherMergeState *) outer)->nworkers_launched + 1;
+	return 1;
+}
+
+/*
  * Merge the state of a datum of the type into dst, or, if dst has no state
  * yet, make dst a copy of it in mcxt (22023 for states of different forms).
  * A one-field state is merged from its hash tables if it is expanded, and
  * as it is read if it is flat (each person hashed once, rather than read
- * into a state and merged from it); a two-field state is read, then merged.
- * Values read are allocated in the current memory context.
+ * into a state and merged from it; a group's people read first make room
+ * for those of nstates states, so that its table does not grow with each
+ * state merged); a two-field state is read, then merged.  Values read are
+ * allocated in the current memory context.
  */
 static void
-bstate_merge_datum(BState *dst, Datum d, MemoryContext mcxt)
+bstate_merge_datum(BState *dst, Datum d, MemoryContext mcxt, int nstates)
 {
 	BState	   *src = bstate_expanded(d);
 	BState		read;
@@ -502,7 +525,8 @@ bstate_merge_datum(BState *dst, Datum d, MemoryContext mcxt)
 		dst->two = read.two;
 		if (!read.two)
 		{
-			dst->state = anon_breakout_read_merge(&r, dst->state, mcxt);
+			dst->state = anon_breakout_read_merge(&r, dst->state, mcxt,
+												  nstates);
 			return;
 		}
 		if (dst->state == NULL)
@@ -573,14 +597,16 @@ anon_bstate_combine(PG_FUNCTION_ARGS)
 		else
 		{
 			eoh = bstate_new(aggcxt);
-			bstate_merge_datum(&eoh->s, d, eoh->hdr.eoh_context);
+			bstate_merge_datum(&eoh->s, d, eoh->hdr.eoh_context,
+							   bstate_parallel_states(fcinfo));
 		}
 	}
 	else
 	{
 		eoh = bstate_rw(fcinfo, 0, aggcxt, &adopted);
 		bstate_changed(eoh);
-		bstate_merge_datum(&eoh->s, PG_GETARG_DATUM(1), NULL);
+		bstate_merge_datum(&eoh->s, PG_GETARG_DATUM(1), NULL,
+						   bstate_parallel_states(fcinfo));
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);

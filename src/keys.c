@@ -1245,11 +1245,13 @@ subjects_read_merge_integers(AnonReader *r, SubjectSet *set,
 
 /* Read subjects written by anon_subjects_send into a set, merging; see keys.h. */
 int64
-anon_subjects_read_merge(AnonReader *r, SubjectSet *set, SubjectBatch *batch)
+anon_subjects_read_merge(AnonReader *r, SubjectSet *set, SubjectBatch *batch,
+						 int nsets)
 {
 	int64		n = subjects_read_count(r);
 
-	subjects_reserve(set, n);
+	/* as one set's table that doubles, a merged one would move every subject */
+	subjects_reserve(set, subjects_members(set) == 0 ? n * Max(nsets, 1) : n);
 	if (set->kt->fast == ANON_KEY_INTEGER)
 	{
 		subjects_read_merge_integers(r, set, batch, n);

@@ -390,10 +390,12 @@ extern void anon_subjects_read(AnonReader *r, SubjectSet *set);
  * Read the subjects written by anon_subjects_send and add them to a set
  * that may hold subjects already (merging while reading), through batch,
  * which the caller flushes before the values read (in the current context)
- * go; checked for length and form.  Returns the number read.
+ * go; checked for length and form.  An empty set makes room at once for
+ * nsets sets of as many subjects (those of the other sets to be merged into
+ * it, if as many).  Returns the number read.
  */
 extern int64 anon_subjects_read_merge(AnonReader *r, SubjectSet *set,
-									  SubjectBatch *batch);
+									  SubjectBatch *batch, int nsets);
 
 /* Pass over the subjects written by anon_subjects_send, checked for length. */
 extern void anon_subjects_skip(AnonReader *r, AnonKeyType *kt);
