@@ -28,7 +28,7 @@ DATA = sql/anonymize--0.1.0.sql sql/anonymize--0.1.0--0.2.0.sql sql/anonymize--0
 
 REGRESS = breakout_basics breakout_rules breakout_modes breakout_errors breakout_types breakout_parallel \
 	breakout_two_fields breakout_subjects breakout_comments k_anonymity breakout_parallel_forms breakout_random \
-	breakout_driver_types breakout_state \
+	breakout_driver_types breakout_state breakout_people_sets \
 	protect_rules protect_scope protect_errors protect_guard protect_forget protect_backfill \
 	protect_privileges protect_attacks protect_upgrade hostile_inputs privileges_analytics secret_key \
 	pseudonym_rewrite pseudonym_normalize anonymized_access protect_loaded_map

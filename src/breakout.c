@@ -102,11 +102,20 @@ struct BreakoutState
 	bool		sensitivity_text;	/* the sensitivity is text, not the enum */
 	AnonSensitivityText sensitivity_label;
 
+	SubjectBatch batch;			/* subjects of rows not yet stored */
 	bgroup_hash *groups;		/* groups with a non-NULL key */
 	BreakoutGroup nullgroup;	/* rows with a NULL key (rows = 0: none) */
 	int64		rows;			/* totals over every group */
 	int64		metric_rows;
 };
+
+/* An empty set of subjects for a group of the state. */
+static SubjectSet *
+breakout_new_subjects(BreakoutState *state)
+{
+	return anon_subjects_create_batched(&state->subject, state->mcxt,
+										&state->batch);
+}
 
 PG_FUNCTION_INFO_V1(anon_breakout_trans);
 PG_FUNCTION_INFO_V1(anon_breakout_combine);
@@ -237,7 +246,7 @@ breakout_find_group(BreakoutState *state, Datum key, bool isnull)
 		}
 	}
 	if (state->by_subject && group->subjects == NULL)
-		group->subjects = anon_subjects_create(&state->subject, state->mcxt);
+		group->subjects = breakout_new_subjects(state);
 	return group;
 }
 
@@ -291,9 +300,26 @@ anon_breakout_advance(BreakoutState *state, FunctionCallInfo fcinfo)
 	add.sum = metric;
 	breakout_group_add(group, 1, has_metric ? 1 : 0, add);
 	if (state->by_subject && !PG_ARGISNULL(5))
-		anon_subjects_add(group->subjects, PG_GETARG_DATUM(5), has_metric);
+		anon_subjects_add_later(group->subjects, PG_GETARG_DATUM(5), has_metric);
 	state->rows++;
 	state->metric_rows += has_metric ? 1 : 0;
+}
+
+/* Take the settings of src into dst, if dst has none yet; else check them. */
+static void
+breakout_merge_settings(BreakoutState *dst, BreakoutState *src)
+{
+	if (!dst->settings_known)
+	{
+		dst->settings_known = src->settings_known;
+		dst->threshold = src->threshold;
+		dst->sensitivity = src->sensitivity;
+		dst->sensitivity_oid = src->sensitivity_oid;
+	}
+	else if (src->settings_known &&
+			 (src->threshold != dst->threshold ||
+			  src->sensitivity != dst->sensitivity))
+		anon_settings_differ();
 }
 
 /* Fold the groups and settings of src into dst. */
@@ -307,18 +333,7 @@ breakout_merge(BreakoutState *dst, BreakoutState *src)
 		elog(ERROR, "cannot combine breakouts of types %u and %u",
 			 dst->key.type, src->key.type);
 
-	if (!dst->settings_known)
-	{
-		dst->settings_known = src->settings_known;
-		dst->threshold = src->threshold;
-		dst->sensitivity = src->sensitivity;
-		dst->sensitivity_oid = src->sensitivity_oid;
-	}
-	else if (src->settings_known &&
-			 (src->threshold != dst->threshold ||
-			  src->sensitivity != dst->sensitivity))
-		anon_settings_differ();
-
+	breakout_merge_settings(dst, src);
 	dst->rows += src->rows;
 	dst->metric_rows += src->metric_rows;
 	breakout_group_add(&dst->nullgroup, src->nullgroup.rows,
@@ -340,8 +355,7 @@ breakout_merge(BreakoutState *dst, BreakoutState *src)
 			d->rows = 0;
 			d->metric_rows = 0;
 			d->sum.sum = d->sum.comp = 0.0;
-			d->subjects = dst->by_subject ?
-				anon_subjects_create(&dst->subject, dst->mcxt) : NULL;
+			d->subjects = dst->by_subject ? breakout_new_subjects(dst) : NULL;
 		}
 		breakout_group_add(d, g->rows, g->metric_rows, g->sum);
 		if (g->subjects)
@@ -935,9 +949,9 @@ breakout_collation_name(Oid collation)
 	return name ? name : "default";
 }
 
-/* Merge src into dst, refusing states of another form; see breakout.h. */
-void
-anon_breakout_merge_state(BreakoutState *dst, BreakoutState *src)
+/* Refuse to merge src into dst if they are of another form or settings. */
+static void
+breakout_check_mergeable(BreakoutState *dst, BreakoutState *src)
 {
 	if (dst->by_subject != src->by_subject)
 		ereport(ERROR,
@@ -976,6 +990,13 @@ anon_breakout_merge_state(BreakoutState *dst, BreakoutState *src)
 						   breakout_sensitivity_names[dst->sensitivity],
 						   src->threshold,
 						   breakout_sensitivity_names[src->sensitivity])));
+}
+
+/* Merge src into dst, refusing states of another form; see breakout.h. */
+void
+anon_breakout_merge_state(BreakoutState *dst, BreakoutState *src)
+{
+	breakout_check_mergeable(dst, src);
 	breakout_merge(dst, src);
 }
 
@@ -1010,12 +1031,9 @@ anon_breakout_write(StringInfo buf, BreakoutState *state)
 	AtEOXact_GUC(true, nest);
 }
 
-/*
- * Read one group's counts (and subjects, into g->subjects if by subject),
- * checked.
- */
+/* Read one group's row counts and sum, checked. */
 static void
-breakout_read_counts(AnonReader *r, BreakoutState *state, BreakoutGroup *g)
+breakout_read_sums(AnonReader *r, BreakoutGroup *g)
 {
 	g->rows = anon_read_int64(r);
 	g->metric_rows = anon_read_int64(r);
@@ -1024,16 +1042,35 @@ breakout_read_counts(AnonReader *r, BreakoutState *state, BreakoutGroup *g)
 	if (g->rows < 0 || g->metric_rows < 0 || g->metric_rows > g->rows)
 		anon_read_fail(r, "A group's counts are negative or inconsistent.");
 	/* a sum may be NaN or infinite (anonymize.hide_bad_metrics): it is withheld */
+}
+
+/* Read whether a group's subjects follow, checked. */
+static bool
+breakout_read_flag(AnonReader *r)
+{
+	uint8		has = anon_read_byte(r);
+
+	if (has > 1)
+		anon_read_fail(r, "A group's flag is neither 0 nor 1.");
+	return has;
+}
+
+/*
+ * Read one group's counts (and subjects, into g->subjects if by subject),
+ * checked.
+ */
+static void
+breakout_read_counts(AnonReader *r, BreakoutState *state, BreakoutGroup *g)
+{
+	breakout_read_sums(r, g);
 	if (state->by_subject)
 	{
-		uint8		has = anon_read_byte(r);
+		uint8		has = breakout_read_flag(r);
 
-		if (has > 1)
-			anon_read_fail(r, "A group's flag is neither 0 nor 1.");
 		if (has)
 		{
 			if (g->subjects == NULL)
-				g->subjects = anon_subjects_create(&state->subject, state->mcxt);
+				g->subjects = breakout_new_subjects(state);
 			anon_subjects_read(r, g->subjects);
 			if (anon_subjects_count(g->subjects, false) > g->rows)
 				anon_read_fail(r, "A group has more people than rows.");
@@ -1041,9 +1078,13 @@ breakout_read_counts(AnonReader *r, BreakoutState *state, BreakoutGroup *g)
 	}
 }
 
-/* Read a state written by anon_breakout_write, checked; see breakout.h. */
-BreakoutState *
-anon_breakout_read(AnonReader *r, MemoryContext mcxt)
+/*
+ * Read what comes before the groups in a state written by
+ * anon_breakout_write: an empty state of its form and settings, in mcxt,
+ * with its totals.
+ */
+static BreakoutState *
+breakout_read_header(AnonReader *r, MemoryContext mcxt)
 {
 	BreakoutState *state;
 	uint8		form = anon_read_byte(r);
@@ -1052,10 +1093,6 @@ anon_breakout_read(AnonReader *r, MemoryContext mcxt)
 	Oid			subjecttype = InvalidOid;
 	int32		threshold;
 	uint8		sensitivity;
-	int64		ngroups;
-	int64		rows = 0;
-	int64		metric_rows = 0;
-	int			nest;
 
 	if (form != 1 && form != 2)
 		anon_read_fail(r, "The state's form is unknown.");
@@ -1078,6 +1115,41 @@ anon_breakout_read(AnonReader *r, MemoryContext mcxt)
 	state->sensitivity_oid = InvalidOid;
 	state->rows = anon_read_int64(r);
 	state->metric_rows = anon_read_int64(r);
+	return state;
+}
+
+/* The count of groups that follows the NULL key's group, checked. */
+static int64
+breakout_read_ngroups(AnonReader *r)
+{
+	int64		ngroups = anon_read_int64(r);
+
+	/* each group takes at least 37 bytes */
+	if (ngroups < 0 || ngroups > (r->end - r->cur) / 37)
+		anon_read_fail(r, "The state's count of groups does not match its length.");
+	return ngroups;
+}
+
+/* Check the end of a state read and its totals (the sums of its groups). */
+static void
+breakout_read_end(AnonReader *r, BreakoutState *state, int64 rows,
+				  int64 metric_rows)
+{
+	if (r->cur != r->end)
+		anon_read_fail(r, "The state has bytes after its end.");
+	if (rows != state->rows || metric_rows != state->metric_rows)
+		anon_read_fail(r, "The state's totals are not the sums of its groups.");
+}
+
+/* Read a state written by anon_breakout_write, checked; see breakout.h. */
+BreakoutState *
+anon_breakout_read(AnonReader *r, MemoryContext mcxt)
+{
+	BreakoutState *state = breakout_read_header(r, mcxt);
+	int64		ngroups;
+	int64		rows = 0;
+	int64		metric_rows = 0;
+	int			nest;
 
 	nest = anon_portable_settings();
 	if (state->by_subject)
@@ -1085,14 +1157,10 @@ anon_breakout_read(AnonReader *r, MemoryContext mcxt)
 	breakout_read_counts(r, state, &state->nullgroup);
 	if (state->by_subject && state->nullgroup.rows > 0 &&
 		state->nullgroup.subjects == NULL)
-		state->nullgroup.subjects = anon_subjects_create(&state->subject,
-														 state->mcxt);
+		state->nullgroup.subjects = breakout_new_subjects(state);
 	rows += state->nullgroup.rows;
 	metric_rows += state->nullgroup.metric_rows;
-	ngroups = anon_read_int64(r);
-	/* each group takes at least 37 bytes */
-	if (ngroups < 0 || ngroups > (r->end - r->cur) / 37)
-		anon_read_fail(r, "The state's count of groups does not match its length.");
+	ngroups = breakout_read_ngroups(r);
 	for (int64 i = 0; i < ngroups; i++)
 	{
 		BreakoutGroup counts = {0};
@@ -1112,18 +1180,97 @@ anon_breakout_read(AnonReader *r, MemoryContext mcxt)
 		g->metric_rows = counts.metric_rows;
 		g->sum = counts.sum;
 		g->subjects = counts.subjects ? counts.subjects :
-			(state->by_subject ?
-			 anon_subjects_create(&state->subject, state->mcxt) : NULL);
+			(state->by_subject ? breakout_new_subjects(state) : NULL);
 		if (pg_add_s64_overflow(rows, g->rows, &rows) ||
 			pg_add_s64_overflow(metric_rows, g->metric_rows, &metric_rows))
 			anon_read_fail(r, "The state's counts overflow.");
 	}
 	AtEOXact_GUC(true, nest);
-	if (r->cur != r->end)
-		anon_read_fail(r, "The state has bytes after its end.");
-	if (rows != state->rows || metric_rows != state->metric_rows)
-		anon_read_fail(r, "The state's totals are not the sums of its groups.");
+	breakout_read_end(r, state, rows, metric_rows);
 	return state;
+}
+
+/*
+ * Read one group of a state written by anon_breakout_write and add it to
+ * dst's group of the same key (null: the NULL key's group); subjects go
+ * through batch.  Adds the group's rows to *rows and *metric_rows.
+ */
+static void
+breakout_read_merge_group(AnonReader *r, BreakoutState *dst, bool null,
+						  SubjectBatch *batch, int nstates, int64 *rows,
+						  int64 *metric_rows)
+{
+	BreakoutGroup counts = {0};
+	BreakoutGroup *g;
+	AnonReader	subjects = {0};
+	bool		has = false;
+
+	breakout_read_sums(r, &counts);
+	if (dst->by_subject && (has = breakout_read_flag(r)))
+	{
+		/* the key comes after the subjects: find it first */
+		subjects = *r;
+		anon_subjects_skip(r, &dst->subject);
+	}
+	if (null)
+		g = counts.rows > 0 || has ?
+			breakout_find_group(dst, (Datum) 0, true) : &dst->nullgroup;
+	else
+	{
+		if (counts.rows == 0)
+			anon_read_fail(r, "A group has no row.");
+		g = breakout_find_group(dst, anon_key_read(r, &dst->key), false);
+	}
+	breakout_group_add(g, counts.rows, counts.metric_rows, counts.sum);
+	if (has)
+	{
+		if (g->subjects == NULL)
+			g->subjects = breakout_new_subjects(dst);
+		if (anon_subjects_read_merge(&subjects, g->subjects, batch,
+									 nstates) > counts.rows)
+			anon_read_fail(r, "A group has more people than rows.");
+	}
+	if (pg_add_s64_overflow(*rows, counts.rows, rows) ||
+		pg_add_s64_overflow(*metric_rows, counts.metric_rows, metric_rows))
+		anon_read_fail(r, "The state's counts overflow.");
+}
+
+/*
+ * Read a state written by anon_breakout_write and merge it into dst as it
+ * is read; see breakout.h.
+ */
+BreakoutState *
+anon_breakout_read_merge(AnonReader *r, BreakoutState *dst, MemoryContext mcxt,
+						 int nstates)
+{
+	BreakoutState *src = breakout_read_header(r, dst ? CurrentMemoryContext : mcxt);
+	SubjectBatch batch = {0};
+	int64		ngroups;
+	int64		rows = 0;
+	int64		metric_rows = 0;
+	int			nest;
+
+	if (dst == NULL)
+		dst = src;				/* its totals are already those read */
+	else
+	{
+		breakout_check_mergeable(dst, src);
+		breakout_merge_settings(dst, src);
+		dst->rows += src->rows;
+		dst->metric_rows += src->metric_rows;
+	}
+
+	nest = anon_portable_settings();
+	breakout_read_merge_group(r, dst, true, &batch, nstates, &rows,
+							  &metric_rows);
+	ngroups = breakout_read_ngroups(r);
+	for (int64 i = 0; i < ngroups; i++)
+		breakout_read_merge_group(r, dst, false, &batch, nstates, &rows,
+								  &metric_rows);
+	anon_subjects_flush(&batch);
+	AtEOXact_GUC(true, nest);
+	breakout_read_end(r, src, rows, metric_rows);
+	return dst;
 }
 
 /* The groups of a state that may be shown; see breakout.h. */

@@ -47,6 +47,22 @@ extern void anon_breakout_merge_state(BreakoutState *dst, BreakoutState *src);
 extern void anon_breakout_write(StringInfo buf, BreakoutState *state);
 extern BreakoutState *anon_breakout_read(AnonReader *r, MemoryContext mcxt);
 
+/*
+ * Read a state written by anon_breakout_write and merge it into dst as it
+ * is read, each subject hashed once (22023 if it is of another form or
+ * settings); with dst NULL, into a new state in mcxt.  A group's new set of
+ * people makes room for nstates states' people (see
+ * anon_subjects_read_merge).  Returns dst.  The bounds, form and counts of what is read are checked as in
+ * anon_breakout_read, but not that its keys and subjects are distinct (a
+ * state of the type was checked so when it was made or read as input: here
+ * a subject written twice would merge as once).  Values read are allocated
+ * in the current memory context.
+ */
+extern BreakoutState *anon_breakout_read_merge(AnonReader *r,
+											   BreakoutState *dst,
+											   MemoryContext mcxt,
+											   int nstates);
+
 /* Apply the threshold rule: the anonymize.breakout_group[] of a state. */
 extern ArrayType *anon_breakout_groups(BreakoutState *state, Oid rowtype);
 

@@ -36,6 +36,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
+#include "nodes/execnodes.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/expandeddatum.h"
@@ -157,16 +158,16 @@ bstate_flatten_into(ExpandedObjectHeader *eohptr, void *result,
 }
 
 /*
- * Read the bytes of a flat form after its varlena header: the magic, the
- * version, the state.  sqlstate is that of a malformed input.
+ * A reader of the bytes of a flat form after its varlena header, past the
+ * magic and the version, which it checks.  sqlstate is that of a malformed
+ * input.
  */
-static BState
-bstate_read_bytes(const char *data, int len, int sqlstate, MemoryContext mcxt)
+static AnonReader
+bstate_reader(const char *data, int len, int sqlstate)
 {
 	AnonReader	r = {data, data + len, sqlstate};
 	const char *magic = anon_read_bytes(&r, 3);
 	uint8		version;
-	BState		result;
 
 	if (memcmp(magic, BSTATE_MAGIC, 3) != 0)
 		anon_read_fail(&r, "The bytes are not a breakout state.");
@@ -178,8 +179,28 @@ bstate_read_bytes(const char *data, int len, int sqlstate, MemoryContext mcxt)
 				 errdetail("This version of anonymize reads states of version %d.",
 						   BSTATE_VERSION),
 				 errhint("Read the state with the version of anonymize that wrote it, or make it again from the rows.")));
+	return r;
+}
+
+/* Whether what a reader of a flat form reads next is a two-field state. */
+static inline bool
+bstate_reads_two(AnonReader *r)
+{
 	/* the form byte comes next; each form's reader reads it */
-	result.two = r.cur < r.end && (uint8) *r.cur == BSTATE_FORM_TWO;
+	return r->cur < r->end && (uint8) *r->cur == BSTATE_FORM_TWO;
+}
+
+/*
+ * Read the bytes of a flat form after its varlena header: the magic, the
+ * version, the state.  sqlstate is that of a malformed input.
+ */
+static BState
+bstate_read_bytes(const char *data, int len, int sqlstate, MemoryContext mcxt)
+{
+	AnonReader	r = bstate_reader(data, len, sqlstate);
+	BState		result;
+
+	result.two = bstate_reads_two(&r);
 	result.state = result.two ? (void *) anon_two_read(&r, mcxt) :
 		(void *) anon_breakout_read(&r, mcxt);
 	return result;
@@ -446,6 +467,103 @@ anon_bstate2_trans(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(EOHPGetRWDatum(&eoh->hdr));
 }
 
+/* The state of a datum of the type if it is expanded, else NULL. */
+static BState *
+bstate_expanded(Datum d)
+{
+	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)))
+	{
+		ExpandedObjectHeader *eoh = DatumGetEOHP(d);
+
+		if (eoh->eoh_methods == &bstate_methods)
+			return &((BreakoutStateEOH *) eoh)->s;
+	}
+	return NULL;
+}
+
+/*
+ * How many states a combine call of this aggregate merges at most: where
+ * the aggregate reads a Gather (or Gather Merge), one state from each of
+ * its workers and one from the leader; else an unknown number, 1.
+ */
+static int
+bstate_parallel_states(FunctionCallInfo fcinfo)
+{
+	PlanState  *outer;
+
+	if (fcinfo->context == NULL || !IsA(fcinfo->context, AggState))
+		return 1;
+	outer = outerPlanState((AggState *) fcinfo->context);
+	if (outer != NULL && IsA(outer, GatherState))
+		return ((GatherState *) outer)->nworkers_launched + 1;
+	if (outer != NULL && IsA(outer, GatherMergeState))
+		return ((GatherMergeState *) outer)->nworkers_launched + 1;
+	return 1;
+}
+
+/*
+ * Merge the state of a datum of the type into dst, or, if dst has no state
+ * yet, make dst a copy of it in mcxt (22023 for states of different forms).
+ * A one-field state is merged from its hash tables if it is expanded, and
+ * as it is read if it is flat (each person hashed once, rather than read
+ * into a state and merged from it; a group's people read first make room
+ * for those of nstates states, so that its table does not grow with each
+ * state merged); a two-field state is read, then merged.  Values read are
+ * allocated in the current memory context.
+ */
+static void
+bstate_merge_datum(BState *dst, Datum d, MemoryContext mcxt, int nstates)
+{
+	BState	   *src = bstate_expanded(d);
+	BState		read;
+	struct varlena *v;
+	AnonReader	r;
+
+	if (src == NULL)
+	{
+		v = PG_DETOAST_DATUM(d);
+		r = bstate_reader(VARDATA(v), VARSIZE(v) - VARHDRSZ,
+						  ERRCODE_DATA_CORRUPTED);
+		read.two = bstate_reads_two(&r);
+		if (dst->state != NULL && read.two != dst->two)
+			bstate_not_two();
+		dst->two = read.two;
+		if (!read.two)
+		{
+			dst->state = anon_breakout_read_merge(&r, dst->state, mcxt,
+												  nstates);
+			return;
+		}
+		if (dst->state == NULL)
+		{
+			dst->state = anon_two_read(&r, mcxt);
+			return;
+		}
+		read.state = anon_two_read(&r, CurrentMemoryContext);
+		src = &read;
+	}
+	else if (dst->state != NULL && src->two != dst->two)
+		bstate_not_two();
+	dst->two = src->two;
+	if (src->two)
+	{
+		if (dst->state == NULL)
+		{
+			/* a copy through the flat form */
+			v = PG_DETOAST_DATUM(d);
+			r = bstate_reader(VARDATA(v), VARSIZE(v) - VARHDRSZ,
+							  ERRCODE_DATA_CORRUPTED);
+			dst->state = anon_two_read(&r, mcxt);
+			return;
+		}
+		anon_two_merge_state(dst->state, src->state);
+		return;
+	}
+	if (dst->state == NULL)
+		dst->state = anon_breakout_like(src->state, mcxt);
+	anon_breakout_merge_state(dst->state, src->state);
+}
+
 /*
  * anon_bstate_combine(breakout_state, breakout_state) RETURNS breakout_state
  *
@@ -458,7 +576,6 @@ anon_bstate_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt = anon_agg_context(fcinfo, "breakout_merge");
 	BreakoutStateEOH *eoh;
-	BState		src;
 	bool		adopted;
 	MemoryContext cxt;
 	MemoryContext old;
@@ -469,23 +586,33 @@ anon_bstate_combine(PG_FUNCTION_ARGS)
 			PG_RETURN_NULL();
 		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
-	if (PG_ARGISNULL(0))
-	{
-		eoh = bstate_rw(fcinfo, 1, aggcxt, &adopted);
-		PG_RETURN_DATUM(EOHPGetRWDatum(&eoh->hdr));
-	}
-	eoh = bstate_rw(fcinfo, 0, aggcxt, &adopted);
-	bstate_changed(eoh);
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "breakout_state merge",
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
-	src = bstate_peek(PG_GETARG_DATUM(1));
-	if (src.two != eoh->s.two)
-		bstate_not_two();
-	if (src.two)
-		anon_two_merge_state(eoh->s.state, src.state);
+	if (PG_ARGISNULL(0))
+	{
+		Datum		d = PG_GETARG_DATUM(1);
+		ExpandedObjectHeader *h;
+
+		/* a state of this aggregate's own is taken as it is */
+		if (VARATT_IS_EXTERNAL_EXPANDED_RW(DatumGetPointer(d)) &&
+			(h = DatumGetEOHP(d))->eoh_methods == &bstate_methods &&
+			MemoryContextGetParent(h->eoh_context) == aggcxt)
+			eoh = (BreakoutStateEOH *) h;
+		else
+		{
+			eoh = bstate_new(aggcxt);
+			bstate_merge_datum(&eoh->s, d, eoh->hdr.eoh_context,
+							   bstate_parallel_states(fcinfo));
+		}
+	}
 	else
-		anon_breakout_merge_state(eoh->s.state, src.state);
+	{
+		eoh = bstate_rw(fcinfo, 0, aggcxt, &adopted);
+		bstate_changed(eoh);
+		bstate_merge_datum(&eoh->s, PG_GETARG_DATUM(1), NULL,
+						   bstate_parallel_states(fcinfo));
+	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 	PG_RETURN_DATUM(EOHPGetRWDatum(&eoh->hdr));

@@ -736,6 +736,24 @@ anon_text_array(char **strs, int n)
 											  TYPALIGN_INT));
 }
 
+/*
+ * Subject sets.  A set of int2, int4 or oid subjects ("narrow" integers) is
+ * an open-addressing table of 8-byte slots (linear probing), each slot the
+ * value's 32 bits plus one, shifted left by one, with the metric flag in
+ * bit 0; 0 is an empty slot.  Other subjects go into a simplehash table of
+ * 16-byte entries that keep their hash.  Nearly every row of a breakout by
+ * people reaches a slot that is not in the cache: the smaller the slots,
+ * the fewer such misses.
+ */
+
+/*
+ * How full tables may get: simplehash tables at most half full (most rows
+ * add a subject, and moving entries on insertion then stays within a cache
+ * line or two); narrow tables 70 % (8 slots to a cache line).
+ */
+#define SUBJECTS_FILLFACTOR 0.5
+#define NARROW_FILLFACTOR 0.7
+
 /* One subject of a set. */
 typedef struct SubjectEntry
 {
@@ -749,6 +767,7 @@ typedef struct SubjectEntry
 #define SH_ELEMENT_TYPE		SubjectEntry
 #define SH_KEY_TYPE			Datum
 #define SH_KEY				subject
+#define SH_FILLFACTOR		SUBJECTS_FILLFACTOR
 #define SH_HASH_KEY(tb, k)	anon_key_hash((AnonKeyType *) (tb)->private_data, k)
 #define SH_EQUAL(tb, a, b)	anon_key_equal((AnonKeyType *) (tb)->private_data, a, b)
 #define SH_STORE_HASH
@@ -758,87 +777,381 @@ typedef struct SubjectEntry
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
+/* Fetch the memory at p into the cache, without waiting for it. */
+#if defined(__GNUC__) || defined(__clang__)
+#define subjects_prefetch(p)	__builtin_prefetch(p, 1)
+#else
+#define subjects_prefetch(p)	((void) (p))
+#endif
+
 struct SubjectSet
 {
 	AnonKeyType *kt;
 	MemoryContext mcxt;
-	subjset_hash *hash;
+	bool		narrow;			/* int2, int4 or oid: 8-byte slots */
+	subjset_hash *hash;			/* the table, unless narrow */
+	uint64	   *slots;			/* the table, if narrow */
+	uint64		members;		/* subjects in slots */
+	uint64		grow_at;		/* members at which slots double */
+	/* the first slot, the mask of the slot numbers, log2 of a slot's size */
+	char	   *base;
+	uint64		mask;
+	int			shift;
 	int64		with_metric;	/* subjects with a metric */
+	SubjectBatch *batch;		/* of anon_subjects_add_later, or NULL */
 };
+
+/* The slot of a narrow subject. */
+static inline uint64
+subjects_slot(Datum subject)
+{
+	return ((uint64) (uint32) subject + 1) << 1;
+}
+
+/* The subject of a narrow slot, as the datum of its type. */
+static inline Datum
+subjects_slot_value(SubjectSet *set, uint64 slot)
+{
+	uint32		v = (uint32) ((slot >> 1) - 1);
+
+	return set->kt->type == OIDOID ? ObjectIdGetDatum(v) :
+		Int32GetDatum((int32) v);
+}
+
+/* The hash of a subject in a set. */
+static inline uint32
+subjects_hash(SubjectSet *set, Datum subject)
+{
+	if (set->narrow)
+		return murmurhash32((uint32) subject);
+	return anon_key_hash(set->kt, subject);
+}
+
+/* Note where a simplehash set's table now is, after it was made or has grown. */
+static inline void
+subjects_moved(SubjectSet *set)
+{
+	set->base = (char *) set->hash->data;
+	set->mask = set->hash->sizemask;
+	set->shift = 4;
+}
+
+/* Give a narrow set a table of size slots (a power of 2), moving its subjects. */
+static void
+subjects_narrow_resize(SubjectSet *set, uint64 size)
+{
+	uint64	   *old = set->slots;
+	uint64		oldsize = set->slots ? set->mask + 1 : 0;
+	uint64	   *slots;
+
+	/* 2^32 values at most */
+	if (size > ((uint64) 1 << 34))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many subjects in a breakout group")));
+	slots = MemoryContextAllocExtended(set->mcxt, size * sizeof(uint64),
+									   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (uint64 i = 0; i < oldsize; i++)
+	{
+		uint64		s = old[i];
+		uint64		j;
+
+		if (s == 0)
+			continue;
+		j = murmurhash32((uint32) ((s >> 1) - 1)) & (size - 1);
+		while (slots[j] != 0)
+			j = (j + 1) & (size - 1);
+		slots[j] = s;
+	}
+	if (old)
+		pfree(old);
+	set->slots = slots;
+	set->grow_at = (uint64) (size * NARROW_FILLFACTOR);
+	set->base = (char *) slots;
+	set->mask = size - 1;
+	set->shift = 3;
+}
+
+/*
+ * Add a narrow subject, or note that it has a metric; returns whether it was
+ * there already.
+ */
+static inline bool
+subjects_narrow_add(SubjectSet *set, Datum subject, uint32 hash,
+					bool with_metric)
+{
+	uint64		want = subjects_slot(subject);
+	uint64		i;
+
+	if (unlikely(set->members >= set->grow_at))
+		subjects_narrow_resize(set, (set->mask + 1) * 2);
+	for (i = hash & set->mask;; i = (i + 1) & set->mask)
+	{
+		uint64		s = set->slots[i];
+
+		if (s == 0)
+		{
+			set->slots[i] = want | with_metric;
+			set->members++;
+			set->with_metric += with_metric;
+			return false;
+		}
+		if ((s & ~(uint64) 1) == want)
+		{
+			if (with_metric && !(s & 1))
+			{
+				set->slots[i] = s | 1;
+				set->with_metric++;
+			}
+			return true;
+		}
+	}
+}
 
 /* An empty set of subjects of type kt, in mcxt. */
 SubjectSet *
 anon_subjects_create(AnonKeyType *kt, MemoryContext mcxt)
 {
-	SubjectSet *set = MemoryContextAlloc(mcxt, sizeof(SubjectSet));
+	return anon_subjects_create_batched(kt, mcxt, NULL);
+}
+
+/* An empty set whose later additions go through batch; see keys.h. */
+SubjectSet *
+anon_subjects_create_batched(AnonKeyType *kt, MemoryContext mcxt,
+							 SubjectBatch *batch)
+{
+	SubjectSet *set = MemoryContextAllocZero(mcxt, sizeof(SubjectSet));
 
 	set->kt = kt;
 	set->mcxt = mcxt;
-	set->hash = subjset_create(mcxt, 8, kt);
-	set->with_metric = 0;
+	set->narrow = kt->fast == ANON_KEY_INTEGER && kt->type != INT8OID;
+	set->batch = batch;
+	if (set->narrow)
+		subjects_narrow_resize(set, 8);
+	else
+	{
+		set->hash = subjset_create(mcxt, 8, kt);
+		subjects_moved(set);
+	}
 	return set;
 }
 
-/* Add a subject, or note that it has a metric. */
-static void
+/* The number of subjects in a set. */
+static inline uint64
+subjects_members(SubjectSet *set)
+{
+	return set->narrow ? set->members : set->hash->members;
+}
+
+/* Add a subject, or note that it has a metric; returns whether it was there. */
+static inline bool
 anon_subjects_add_hashed(SubjectSet *set, Datum subject, uint32 hash,
 						 bool with_metric)
 {
 	bool		found;
-	SubjectEntry *e = subjset_insert_hash(set->hash, subject, hash, &found);
+	SubjectEntry *e;
 
+	if (set->narrow)
+		return subjects_narrow_add(set, subject, hash, with_metric);
+	e = subjset_insert_hash(set->hash, subject, hash, &found);
 	if (!found)
 	{
 		e->subject = anon_key_copy(set->kt, set->mcxt, subject);
 		e->with_metric = false;
+		/* the table may have grown */
+		subjects_moved(set);
 	}
 	if (with_metric && !e->with_metric)
 	{
 		e->with_metric = true;
 		set->with_metric++;
 	}
+	return found;
+}
+
+/*
+ * Hold a subject of a set in a batch, and fetch the slot where its search
+ * begins; once the batch is full, store the one held longest, whose slot has
+ * had the time to arrive.
+ */
+static inline void
+subjects_defer(SubjectBatch *b, SubjectSet *set, Datum subject, uint32 hash,
+			   bool with_metric)
+{
+	SubjectPending *p;
+
+	subjects_prefetch(set->base + ((hash & set->mask) << set->shift));
+	if (b->n < ANON_SUBJECTS_AHEAD)
+		p = &b->items[b->n++];
+	else
+	{
+		p = &b->items[b->next];
+		b->next = (b->next + 1) % ANON_SUBJECTS_AHEAD;
+		(void) anon_subjects_add_hashed(p->set, p->subject, p->hash,
+										p->with_metric);
+	}
+	p->set = set;
+	p->subject = subject;
+	p->hash = hash;
+	p->with_metric = with_metric;
+}
+
+/* Store every subject a batch holds; see keys.h. */
+void
+anon_subjects_flush(SubjectBatch *b)
+{
+	for (int i = 0; i < b->n; i++)
+	{
+		SubjectPending *p = &b->items[i];
+
+		(void) anon_subjects_add_hashed(p->set, p->subject, p->hash,
+										p->with_metric);
+	}
+	b->n = 0;
+	b->next = 0;
+}
+
+/* Store what the batch of a set holds, before the set is read. */
+static inline void
+subjects_settle(SubjectSet *set)
+{
+	if (unlikely(set->batch != NULL && set->batch->n > 0))
+		anon_subjects_flush(set->batch);
+}
+
+/*
+ * Make room for n more subjects in a set at once, rather than doubling its
+ * table as they come (each doubling moves every subject): for merges, which
+ * know how many may come.  With subjects in common the table is larger than
+ * needed, at most by the n given.
+ */
+static void
+subjects_reserve(SubjectSet *set, uint64 n)
+{
+	uint64		want = subjects_members(set) + n;
+	uint64		size;
+
+	if (set->narrow)
+	{
+		if (want <= set->grow_at)
+			return;
+		size = pg_nextpower2_64((uint64) (want / NARROW_FILLFACTOR) + 1);
+		subjects_narrow_resize(set, size);
+		return;
+	}
+	if (want <= set->hash->grow_threshold)
+		return;
+	subjset_grow(set->hash, (uint64) (want / SUBJECTS_FILLFACTOR) + 1);
+	subjects_moved(set);
 }
 
 /* Add one row's subject to a set. */
 void
 anon_subjects_add(SubjectSet *set, Datum subject, bool with_metric)
 {
-	anon_subjects_add_hashed(set, subject, anon_key_hash(set->kt, subject),
-							 with_metric);
+	(void) anon_subjects_add_hashed(set, subject, subjects_hash(set, subject),
+									with_metric);
+}
+
+/* Add one row's subject to a set, now or a few calls later; see keys.h. */
+void
+anon_subjects_add_later(SubjectSet *set, Datum subject, bool with_metric)
+{
+	/* a value by reference would be gone with its row */
+	if (set->batch == NULL || !set->kt->typbyval)
+	{
+		anon_subjects_add(set, subject, with_metric);
+		return;
+	}
+	subjects_defer(set->batch, set, subject, subjects_hash(set, subject),
+				   with_metric);
 }
 
 /* Add every subject of src to dst. */
 void
 anon_subjects_merge(SubjectSet *dst, SubjectSet *src)
 {
-	subjset_iterator it;
-	SubjectEntry *e;
+	SubjectBatch batch;
 
-	subjset_start_iterate(src->hash, &it);
-	while ((e = subjset_iterate(src->hash, &it)) != NULL)
-		anon_subjects_add_hashed(dst, e->subject, e->hash, e->with_metric);
+	Assert(dst->narrow == src->narrow);
+	subjects_settle(src);
+	subjects_reserve(dst, subjects_members(src));
+	batch.n = batch.next = 0;
+	if (src->narrow)
+	{
+		for (uint64 i = 0; i <= src->mask; i++)
+		{
+			uint64		s = src->slots[i];
+			Datum		v;
+
+			if (s == 0)
+				continue;
+			v = subjects_slot_value(src, s);
+			subjects_defer(&batch, dst, v, subjects_hash(dst, v), s & 1);
+		}
+	}
+	else
+	{
+		subjset_iterator it;
+		SubjectEntry *e;
+
+		subjset_start_iterate(src->hash, &it);
+		while ((e = subjset_iterate(src->hash, &it)) != NULL)
+			subjects_defer(&batch, dst, e->subject, e->hash, e->with_metric);
+	}
+	anon_subjects_flush(&batch);
 }
 
 /* The number of subjects (with a metric, in the basic mode). */
 int64
 anon_subjects_count(SubjectSet *set, bool basic)
 {
-	return basic ? set->with_metric : (int64) set->hash->members;
+	subjects_settle(set);
+	return basic ? set->with_metric : (int64) subjects_members(set);
 }
 
 /* Write a set in text form. */
 void
 anon_subjects_send(StringInfo buf, SubjectSet *set)
 {
-	subjset_iterator it;
-	SubjectEntry *e;
-
-	pq_sendint64(buf, set->hash->members);
-	subjset_start_iterate(set->hash, &it);
-	while ((e = subjset_iterate(set->hash, &it)) != NULL)
+	subjects_settle(set);
+	pq_sendint64(buf, subjects_members(set));
+	if (set->narrow)
 	{
-		pq_sendbyte(buf, e->with_metric);
-		anon_key_send(buf, set->kt, e->subject);
+		char	   *p;
+
+		/*
+		 * A flag and the 8 bytes anon_key_send writes for an integer each, in
+		 * one go (beyond the 1 GB of a string, enlargeStringInfo refuses).
+		 */
+		enlargeStringInfo(buf, (int) Min(set->members * 9, (uint64) PG_INT32_MAX));
+		p = buf->data + buf->len;
+		for (uint64 i = 0; i <= set->mask; i++)
+		{
+			uint64		s = set->slots[i];
+			uint64		v;
+
+			if (s == 0)
+				continue;
+			v = pg_hton64((uint64) (int64) subjects_slot_value(set, s));
+			*p = s & 1;
+			memcpy(p + 1, &v, 8);
+			p += 9;
+		}
+		buf->len = p - buf->data;
+		buf->data[buf->len] = '\0';
+	}
+	else
+	{
+		subjset_iterator it;
+		SubjectEntry *e;
+
+		subjset_start_iterate(set->hash, &it);
+		while ((e = subjset_iterate(set->hash, &it)) != NULL)
+		{
+			pq_sendbyte(buf, e->with_metric);
+			anon_key_send(buf, set->kt, e->subject);
+		}
 	}
 }
 
@@ -856,30 +1169,120 @@ anon_subjects_recv(StringInfo buf, SubjectSet *set)
 	}
 }
 
-/* Read the subjects written by anon_subjects_send into a set, checked. */
-void
-anon_subjects_read(AnonReader *r, SubjectSet *set)
+/* The count of subjects that anon_subjects_send wrote before them, checked. */
+static int64
+subjects_read_count(AnonReader *r)
 {
 	int64		n = anon_read_int64(r);
 
 	/* each subject takes at least 5 bytes */
 	if (n < 0 || n > (r->end - r->cur) / 5)
 		anon_read_fail(r, "A group's count of subjects does not match the state's length.");
+	return n;
+}
+
+/* One subject's flag written by anon_subjects_send, checked. */
+static inline bool
+subjects_read_flag(AnonReader *r)
+{
+	uint8		with_metric = anon_read_byte(r);
+
+	if (with_metric > 1)
+		anon_read_fail(r, "A subject's flag is neither 0 nor 1.");
+	return with_metric;
+}
+
+/* Read the subjects written by anon_subjects_send into a set, checked. */
+void
+anon_subjects_read(AnonReader *r, SubjectSet *set)
+{
+	int64		n = subjects_read_count(r);
+
+	subjects_reserve(set, n);
 	for (int64 i = 0; i < n; i++)
 	{
-		uint8		with_metric = anon_read_byte(r);
-		bool		found;
-		Datum		subject;
-		SubjectEntry *e;
+		bool		with_metric = subjects_read_flag(r);
+		Datum		subject = anon_key_read(r, set->kt);
 
-		if (with_metric > 1)
-			anon_read_fail(r, "A subject's flag is neither 0 nor 1.");
-		subject = anon_key_read(r, set->kt);
-		e = subjset_insert(set->hash, subject, &found);
-		if (found)
+		if (anon_subjects_add_hashed(set, subject, subjects_hash(set, subject),
+									 with_metric))
 			anon_read_fail(r, "A subject appears twice in a group.");
-		e->subject = anon_key_copy(set->kt, set->mcxt, subject);
-		e->with_metric = with_metric;
-		set->with_metric += with_metric;
+	}
+}
+
+/*
+ * anon_subjects_read_merge for n integers: a flag and 8 bytes each, the
+ * bounds checked once, each value checked as anon_key_read checks it.
+ */
+static void
+subjects_read_merge_integers(AnonReader *r, SubjectSet *set,
+							 SubjectBatch *batch, int64 n)
+{
+	const char *p = anon_read_bytes(r, n * 9);
+	Oid			type = set->kt->type;
+	int64		lo = type == INT2OID ? PG_INT16_MIN :
+		type == INT4OID ? PG_INT32_MIN :
+		type == OIDOID ? 0 : PG_INT64_MIN;
+	int64		hi = type == INT2OID ? PG_INT16_MAX :
+		type == INT4OID ? PG_INT32_MAX :
+		type == OIDOID ? PG_UINT32_MAX : PG_INT64_MAX;
+
+	for (int64 i = 0; i < n; i++, p += 9)
+	{
+		uint64		u;
+		int64		v;
+
+		memcpy(&u, p + 1, 8);
+		v = (int64) pg_ntoh64(u);
+		if (unlikely((uint8) p[0] > 1))
+			anon_read_fail(r, "A subject's flag is neither 0 nor 1.");
+		if (unlikely(v < lo || v > hi))
+			anon_read_fail(r, "A key or subject is out of the range of its type.");
+		subjects_defer(batch, set, (Datum) v, subjects_hash(set, (Datum) v),
+					   p[0] != 0);
+	}
+}
+
+/* Read subjects written by anon_subjects_send into a set, merging; see keys.h. */
+int64
+anon_subjects_read_merge(AnonReader *r, SubjectSet *set, SubjectBatch *batch,
+						 int nsets)
+{
+	int64		n = subjects_read_count(r);
+
+	/* as one set's table that doubles, a merged one would move every subject */
+	subjects_reserve(set, subjects_members(set) == 0 ? n * Max(nsets, 1) : n);
+	if (set->kt->fast == ANON_KEY_INTEGER)
+	{
+		subjects_read_merge_integers(r, set, batch, n);
+		return n;
+	}
+	for (int64 i = 0; i < n; i++)
+	{
+		bool		with_metric = subjects_read_flag(r);
+		Datum		subject = anon_key_read(r, set->kt);
+
+		subjects_defer(batch, set, subject, subjects_hash(set, subject),
+					   with_metric);
+	}
+	return n;
+}
+
+/* Pass over the subjects written by anon_subjects_send; see keys.h. */
+void
+anon_subjects_skip(AnonReader *r, AnonKeyType *kt)
+{
+	int64		n = subjects_read_count(r);
+
+	if (kt->fast == ANON_KEY_INTEGER)
+	{
+		/* a flag and 8 bytes each */
+		(void) anon_read_bytes(r, n * 9);
+		return;
+	}
+	for (int64 i = 0; i < n; i++)
+	{
+		(void) anon_read_byte(r);
+		(void) anon_read_bytes(r, anon_read_int32(r));
 	}
 }

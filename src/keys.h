@@ -80,7 +80,11 @@ anon_key_bytes(AnonKeyType *kt, Datum value, int *len)
 {
 	if (kt->typlen == -1)
 	{
-		struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(value));
+		struct varlena *v = (struct varlena *) DatumGetPointer(value);
+
+		/* pg_detoast_datum_packed, without a call for a value in line */
+		if (unlikely(VARATT_IS_COMPRESSED(v) || VARATT_IS_EXTERNAL(v)))
+			v = pg_detoast_datum_packed(v);
 
 		*len = VARSIZE_ANY_EXHDR(v);
 		return VARDATA_ANY(v);
@@ -331,12 +335,69 @@ extern Datum anon_text_array(char **strs, int n);
  */
 typedef struct SubjectSet SubjectSet;
 
+/*
+ * Subjects added to sets but not yet stored in them (see
+ * anon_subjects_add_later): the sets' slots are fetched into the cache while
+ * the next rows are read, so that a row does not wait for memory.  Every
+ * function below that reads a set (count, merge from it, send) first stores
+ * what its batch holds, so a batch changes when subjects are stored, never
+ * what a set answers.
+ */
+#define ANON_SUBJECTS_AHEAD 16
+
+typedef struct SubjectPending
+{
+	SubjectSet *set;
+	Datum		subject;		/* must stay valid until stored */
+	uint32		hash;
+	bool		with_metric;
+} SubjectPending;
+
+typedef struct SubjectBatch
+{
+	int			n;				/* items held */
+	int			next;			/* the oldest, once all are held */
+	SubjectPending items[ANON_SUBJECTS_AHEAD];
+} SubjectBatch;
+
 extern SubjectSet *anon_subjects_create(AnonKeyType *kt, MemoryContext mcxt);
+
+/*
+ * An empty set whose anon_subjects_add_later goes through batch (which must
+ * live as long as the set, zeroed at first).
+ */
+extern SubjectSet *anon_subjects_create_batched(AnonKeyType *kt,
+												MemoryContext mcxt,
+												SubjectBatch *batch);
 extern void anon_subjects_add(SubjectSet *set, Datum subject, bool with_metric);
+
+/*
+ * Add one row's subject, stored now or a few calls later (subjects passed
+ * by value, in a set made by anon_subjects_create_batched).
+ */
+extern void anon_subjects_add_later(SubjectSet *set, Datum subject,
+									bool with_metric);
+
+/* Store every subject a batch holds. */
+extern void anon_subjects_flush(SubjectBatch *batch);
 extern void anon_subjects_merge(SubjectSet *dst, SubjectSet *src);
 extern int64 anon_subjects_count(SubjectSet *set, bool basic);
 extern void anon_subjects_send(StringInfo buf, SubjectSet *set);
 extern void anon_subjects_recv(StringInfo buf, SubjectSet *set);
 extern void anon_subjects_read(AnonReader *r, SubjectSet *set);
+
+/*
+ * Read the subjects written by anon_subjects_send and add them to a set
+ * that may hold subjects already (merging while reading), through batch,
+ * which the caller flushes before the values read (in the current context)
+ * go; checked for length and form.  An empty set makes room at once for
+ * nsets sets of as many subjects (those of the other sets to be merged into
+ * it, if as many).  Returns the number read.
+ */
+extern int64 anon_subjects_read_merge(AnonReader *r, SubjectSet *set,
+									  SubjectBatch *batch, int nsets);
+
+/* Pass over the subjects written by anon_subjects_send, checked for length. */
+extern void anon_subjects_skip(AnonReader *r, AnonKeyType *kt);
 
 #endif							/* ANONYMIZE_KEYS_H */
