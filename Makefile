@@ -19,6 +19,7 @@ OBJS = \
 	src/registry.o \
 	src/protect.o \
 	src/guard.o \
+	src/shards.o \
 	src/labels.o \
 	src/access.o
 

@@ -20,6 +20,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -30,6 +31,36 @@
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
+
+#define ANON_RELCACHE_CALLBACKS 8
+
+static struct
+{
+	void		(*func) (Datum arg, Oid relid);
+	Datum		arg;
+}			anon_relcache_callbacks[ANON_RELCACHE_CALLBACKS];
+static int	anon_nrelcache_callbacks = 0;
+
+/* The one relcache callback of the extension: it calls each of its own. */
+static void
+anon_relcache_dispatch(Datum arg, Oid relid)
+{
+	for (int i = 0; i < anon_nrelcache_callbacks; i++)
+		anon_relcache_callbacks[i].func(anon_relcache_callbacks[i].arg, relid);
+}
+
+/* Register a relcache invalidation callback; see anonymize.h. */
+void
+anon_register_relcache_callback(void (*func) (Datum arg, Oid relid), Datum arg)
+{
+	if (anon_nrelcache_callbacks == 0)
+		CacheRegisterRelcacheCallback(anon_relcache_dispatch, (Datum) 0);
+	if (anon_nrelcache_callbacks >= ANON_RELCACHE_CALLBACKS)
+		elog(FATAL, "out of anonymize relcache callback slots");
+	anon_relcache_callbacks[anon_nrelcache_callbacks].func = func;
+	anon_relcache_callbacks[anon_nrelcache_callbacks].arg = arg;
+	anon_nrelcache_callbacks++;
+}
 
 /* Load-time set-up: one call per feature that needs it. */
 void

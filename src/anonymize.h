@@ -42,6 +42,13 @@ extern int	anon_tenant_default;
 /* Name of the trigger protect() installs */
 #define ANON_TRIGGER_NAME "zzz_anonymize_protect"
 
+/*
+ * Register a relcache invalidation callback.  PostgreSQL has room for ten
+ * in a backend, shared with every other library (Citus takes several), so
+ * the extension registers one that calls each of its own.
+ */
+extern void anon_register_relcache_callback(void (*func) (Datum arg, Oid relid), Datum arg);
+
 /* Catalog helpers, defined in anonymize.c */
 extern Oid	anon_schema_oid(void);
 extern Oid	anon_table_oid(const char *name);

@@ -100,6 +100,7 @@
 #include "guard.h"
 #include "protect.h"
 #include "registry.h"
+#include "shards.h"
 
 PG_FUNCTION_INFO_V1(anon_guard);
 
@@ -122,6 +123,8 @@ typedef struct GuardTarget
 	int			nargs;
 	char	  **args;
 	const char *root_name;
+	const char *trigname;		/* the protect trigger's name on this table */
+	bool		shard;			/* a shard of a distributed table */
 } GuardTarget;
 
 static bool guard_locked_by_me(Oid relid);
@@ -150,12 +153,12 @@ guard_object_table(Oid classid, AttrNumber oidcol, AttrNumber relcol, Oid objid)
 
 /* The protect trigger of a relation (by name), or NULL. */
 static Trigger *
-guard_find_trigger(Relation rel)
+guard_find_trigger(Relation rel, const char *name)
 {
 	TriggerDesc *trigdesc = rel->trigdesc;
 
 	for (int i = 0; trigdesc && i < trigdesc->numtriggers; i++)
-		if (strcmp(trigdesc->triggers[i].tgname, ANON_TRIGGER_NAME) == 0)
+		if (strcmp(trigdesc->triggers[i].tgname, name) == 0)
 			return &trigdesc->triggers[i];
 	return NULL;
 }
@@ -269,13 +272,13 @@ guard_check_triggers(Relation rel, GuardTarget *target, Trigger *ours, bool root
 
 		if (TRIGGER_FOR_ROW(t->tgtype) && TRIGGER_FOR_BEFORE(t->tgtype) &&
 			(TRIGGER_FOR_INSERT(t->tgtype) || TRIGGER_FOR_UPDATE(t->tgtype)) &&
-			strcmp(t->tgname, ANON_TRIGGER_NAME) > 0)
+			strcmp(t->tgname, target->trigname) > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("trigger \"%s\" of table \"%s\" would fire after the anonymize trigger",
 							t->tgname, relname),
 					 errdetail("BEFORE ROW triggers fire in name order, and a row must not change after it is anonymized."),
-					 errhint("Choose a name that sorts before \"%s\".", ANON_TRIGGER_NAME)));
+					 errhint("Choose a name that sorts before \"%s\".", target->trigname)));
 	}
 }
 
@@ -285,7 +288,11 @@ guard_check_columns(Relation rel, GuardTarget *target)
 {
 	for (int i = 1; i < target->nargs; i += 3)
 	{
-		AttrNumber	attnum = get_attnum(RelationGetRelid(rel), target->args[i]);
+		AttrNumber	attnum;
+
+		if (strcmp(target->args[i - 1], ANON_CLUSTER_ARG) == 0)
+			continue;			/* the signature names no column */
+		attnum = get_attnum(RelationGetRelid(rel), target->args[i]);
 
 		if (attnum == InvalidAttrNumber)
 			guard_refuse("column \"%s\" of protected table \"%s\" cannot be dropped or renamed",
@@ -353,12 +360,15 @@ guard_check_table(Oid relid, GuardTarget *target, bool root, bool installed,
 		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
 		guard_refuse("partition \"%s\" of protected table \"%s\" must be a table",
 					 relname, target->root_name);
-	ours = guard_find_trigger(rel);
+	ours = guard_find_trigger(rel, target->trigname);
 	for (int i = 0; rel->trigdesc && i < rel->trigdesc->numtriggers; i++)
 		if (rel->trigdesc->triggers[i].tgfoid == target->funcoid &&
 			&rel->trigdesc->triggers[i] != ours)
 			guard_refuse("the anonymize trigger of table \"%s\" cannot be renamed or copied",
 						 relname);
+	if (target->shard && ours == NULL)
+		guard_refuse("shard \"%s\" of protected table \"%s\" has no anonymize trigger",
+					 relname, target->root_name);
 	if (root)
 		installed = ours != NULL;
 	if (installed && ours == NULL)
@@ -385,7 +395,7 @@ guard_check_table(Oid relid, GuardTarget *target, bool root, bool installed,
  * session_replication_role = replica (logical replication).
  */
 static void
-guard_fire_always(Oid relid)
+guard_fire_always(Oid relid, const char *name)
 {
 	List	   *rels = find_all_inheritors(relid, ShareRowExclusiveLock, NULL);
 	ListCell   *lc;
@@ -393,11 +403,11 @@ guard_fire_always(Oid relid)
 	foreach(lc, rels)
 	{
 		Relation	rel = table_open(lfirst_oid(lc), NoLock);
-		Trigger    *ours = guard_find_trigger(rel);
+		Trigger    *ours = guard_find_trigger(rel, name);
 
 		if (ours && ours->tgenabled == TRIGGER_FIRES_ON_ORIGIN)
 		{
-			EnableDisableTrigger(rel, ANON_TRIGGER_NAME, TRIGGER_FIRES_ALWAYS,
+			EnableDisableTrigger(rel, name, TRIGGER_FIRES_ALWAYS,
 								 false, ShareRowExclusiveLock);
 			CommandCounterIncrement();
 		}
@@ -407,7 +417,7 @@ guard_fire_always(Oid relid)
 
 /* Whether a protected table or a partition has its trigger enabled ORIGIN. */
 static bool
-guard_fires_on_origin(Oid relid)
+guard_fires_on_origin(Oid relid, const char *name)
 {
 	List	   *rels = find_all_inheritors(relid, NoLock, NULL);
 	ListCell   *lc;
@@ -424,7 +434,7 @@ guard_fires_on_origin(Oid relid)
 		rel = try_relation_open(lfirst_oid(lc), NoLock);
 		if (rel == NULL)
 			continue;
-		ours = guard_find_trigger(rel);
+		ours = guard_find_trigger(rel, name);
 		found = found || (ours && ours->tgenabled == TRIGGER_FIRES_ON_ORIGIN);
 		relation_close(rel, NoLock);
 	}
@@ -489,7 +499,7 @@ guard_partitions(List *protected)
 		return guard_members;
 	if (!registered)
 	{
-		CacheRegisterRelcacheCallback(guard_relcache_callback, (Datum) 0);
+		anon_register_relcache_callback(guard_relcache_callback, (Datum) 0);
 		registered = true;
 	}
 	if (guard_members != NULL)
@@ -568,6 +578,8 @@ anon_guard_check_protected(Oid relid)
 	target.funcoid = anon_protect_function_oid();
 	target.args = anon_protection_args(&target.reg, &target.nargs);
 	target.root_name = get_rel_name(relid);
+	target.trigname = ANON_TRIGGER_NAME;
+	target.shard = false;
 	guard_check_table(relid, &target, true, true, false);
 }
 
@@ -592,8 +604,10 @@ guard_check_all(List *protected, List *named, Oid funcoid)
 		target.funcoid = funcoid;
 		target.args = anon_protection_args(&target.reg, &target.nargs);
 		target.root_name = name;
-		if (guard_fires_on_origin(lfirst_oid(lc)))
-			guard_fire_always(lfirst_oid(lc));
+		target.trigname = ANON_TRIGGER_NAME;
+		target.shard = false;
+		if (guard_fires_on_origin(lfirst_oid(lc), ANON_TRIGGER_NAME))
+			guard_fire_always(lfirst_oid(lc), ANON_TRIGGER_NAME);
 		guard_check_table(lfirst_oid(lc), &target, true, true, false);
 		anon_protection_grant_owner(lfirst_oid(lc));
 	}
@@ -798,11 +812,18 @@ guard_check_dropped(void)
 		rel = try_relation_open(relid, AccessShareLock);
 		if (rel == NULL)
 			continue;
-		kept = guard_find_trigger(rel) != NULL;
+		{
+			int64		shardid;
+			bool		shard = OidIsValid(anon_shard_table(relid, &shardid));
+
+			kept = guard_find_trigger(rel, shard ? anon_shard_trigger_name(shardid)
+									  : ANON_TRIGGER_NAME) != NULL;
+		}
 		relation_close(rel, AccessShareLock);
 		if (kept)
 			continue;
-		if (OidIsValid(reg.relid) && reg.relid == relid && !column_dropped)
+		if (OidIsValid(reg.relid) && reg.relid == relid && !column_dropped &&
+			anon_citus_method(relid) == '\0')
 		{
 			/*
 			 * The table stays: put its trigger back.  A DROP TRIGGER thus
@@ -985,6 +1006,143 @@ guard_check_drop_extension(DropStmt *stmt)
 }
 
 /*
+ * Distributed tables are checked when the transaction commits or is
+ * prepared (Citus prepares its transactions on the workers), not after each
+ * command: Citus creates a shard and then its trigger in two commands.  The
+ * tables to check are noted after each command in this transaction's
+ * memory.
+ */
+static List *guard_cluster_tables = NIL;
+static bool guard_cluster_callback = false;
+
+/* Check one noted distributed table, its table on this node and its shards. */
+static void
+guard_check_cluster_table(Oid relid)
+{
+	GuardTarget target;
+	List	   *ids;
+	List	   *shards;
+	ListCell   *lc;
+	ListCell   *ic;
+
+	if (get_rel_name(relid) == NULL || !anon_cluster_register(relid) ||
+		!anon_protection_read(relid, &target.reg))
+		return;
+	target.funcoid = anon_protect_function_oid();
+	target.args = anon_protection_args(&target.reg, &target.nargs);
+	target.root_name = get_rel_name(relid);
+	target.trigname = ANON_TRIGGER_NAME;
+	target.shard = false;
+	if (guard_fires_on_origin(relid, ANON_TRIGGER_NAME))
+		guard_fire_always(relid, ANON_TRIGGER_NAME);
+	guard_check_table(relid, &target, true, true, false);
+
+	shards = anon_shard_relations(relid, &ids);
+	forboth(lc, shards, ic, ids)
+	{
+		Oid			shard = lfirst_oid(lc);
+
+		/* a shard another session holds exclusively is not changed here */
+		if (!guard_locked_by_me(shard) &&
+			!ConditionalLockRelationOid(shard, AccessShareLock))
+			continue;
+		target.trigname = anon_shard_trigger_name(*(int64 *) lfirst(ic));
+		target.shard = true;
+		if (guard_fires_on_origin(shard, target.trigname))
+			guard_fire_always(shard, target.trigname);
+		guard_check_table(shard, &target, true, true, false);
+	}
+}
+
+/* Transaction callback: check the noted distributed tables. */
+static void
+guard_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (guard_cluster_tables == NIL)
+				break;
+			/* the registry is written, and read, with SPI */
+			PushActiveSnapshot(GetTransactionSnapshot());
+			while (guard_cluster_tables != NIL)
+			{
+				Oid			relid = linitial_oid(guard_cluster_tables);
+
+				guard_cluster_tables = list_delete_first(guard_cluster_tables);
+				guard_check_cluster_table(relid);
+			}
+			PopActiveSnapshot();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			guard_cluster_tables = NIL; /* its memory is gone */
+			break;
+		default:
+			break;
+	}
+}
+
+/* Note a distributed table to check at the end of the transaction. */
+static void
+guard_note_cluster_table(Oid relid)
+{
+	MemoryContext old;
+
+	if (anon_citus_method(relid) != 'h' || list_member_oid(guard_cluster_tables, relid))
+		return;
+	if (!guard_cluster_callback)
+	{
+		RegisterXactCallback(guard_xact_callback, NULL);
+		guard_cluster_callback = true;
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	guard_cluster_tables = lappend_oid(guard_cluster_tables, relid);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Note the distributed tables a command may have changed: those whose
+ * triggers or tables (or a table named as one of their shards) it named,
+ * and the protected ones of which this transaction has locked the table or
+ * a shard on this node.
+ */
+static void
+guard_note_cluster(List *protected, List *named)
+{
+	ListCell   *lc;
+
+	foreach(lc, named)
+		guard_note_cluster_table(lfirst_oid(lc));
+	foreach(lc, protected)
+	{
+		Oid			relid = lfirst_oid(lc);
+		List	   *ids;
+		List	   *shards;
+		ListCell   *sc;
+
+		if (anon_citus_method(relid) != 'h' || list_member_oid(guard_cluster_tables, relid))
+			continue;
+		if (guard_locked_by_me(relid))
+		{
+			guard_note_cluster_table(relid);
+			continue;
+		}
+		shards = anon_shard_relations(relid, &ids);
+		foreach(sc, shards)
+			if (guard_locked_by_me(lfirst_oid(sc)))
+			{
+				guard_note_cluster_table(relid);
+				break;
+			}
+	}
+}
+
+/*
  * anon_guard() RETURNS event_trigger
  *
  * The guard, on ddl_command_start, ddl_command_end and sql_drop.
@@ -995,6 +1153,7 @@ anon_guard(PG_FUNCTION_ARGS)
 	EventTriggerData *trigdata;
 	List	   *protected;
 	Oid			funcoid;
+	bool		citus;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -1016,16 +1175,23 @@ anon_guard(PG_FUNCTION_ARGS)
 	}
 
 	protected = anon_protection_all();
-	if (protected == NIL)
+	citus = anon_citus_installed();
+	if (protected == NIL && !citus)
 		PG_RETURN_VOID();
 	funcoid = anon_protect_function_oid();
 	if (strcmp(trigdata->event, "sql_drop") == 0)
-		guard_check_dropped();
+	{
+		if (protected != NIL)
+			guard_check_dropped();
+	}
 	else if (strcmp(trigdata->event, "ddl_command_end") == 0)
 	{
 		List	   *named = guard_check_commands();
 
-		guard_check_all(protected, named, funcoid);
+		if (protected != NIL)
+			guard_check_all(protected, named, funcoid);
+		if (citus)
+			guard_note_cluster(protected, named);
 	}
 	PG_RETURN_VOID();
 }

@@ -108,7 +108,7 @@ grants_load(void)
 
 	if (!callback_registered)
 	{
-		CacheRegisterRelcacheCallback(grants_invalidate, (Datum) 0);
+		anon_register_relcache_callback(grants_invalidate, (Datum) 0);
 		CacheRegisterSyscacheCallback(AUTHOID, grants_roles_changed, (Datum) 0);
 		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, grants_roles_changed, (Datum) 0);
 		callback_registered = true;

@@ -47,6 +47,8 @@
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "nodes/plannodes.h"
+#include "tcop/utility.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -69,6 +71,7 @@
 #include "protect.h"
 #include "registry.h"
 #include "rules.h"
+#include "shards.h"
 
 #define BACKFILL_NOTICE_EVERY 10000
 
@@ -124,7 +127,7 @@ protect_relcache_callback(Datum arg, Oid relid)
 void
 AnonProtectInit(void)
 {
-	CacheRegisterRelcacheCallback(protect_relcache_callback, (Datum) 0);
+	anon_register_relcache_callback(protect_relcache_callback, (Datum) 0);
 }
 
 /* Find a column by name, for the scope options; error if it is missing. */
@@ -194,6 +197,8 @@ protect_parse_args(ProtectConfig *cfg, Trigger *trigger, Relation rel)
 			cfg->email_attnum = protect_column(tupdesc, column, relname);
 			cfg->domains = protect_split_domains(value, &cfg->ndomains);
 		}
+		else if (strcmp(kind, ANON_CLUSTER_ARG) == 0 && i + 3 == trigger->tgnargs)
+			continue;			/* the signature: checked by protect_verify */
 		else if (strcmp(kind, "tenant") == 0)
 		{
 			Oid			outfunc;
@@ -1104,6 +1109,62 @@ protect_register(Oid relid, ProtectOptions *opt)
 }
 
 /*
+ * Run a command built as text through ProcessUtility, as the caller, so
+ * that Citus sends it to every node in the same distributed transaction.
+ */
+static void
+protect_run_utility(const char *sql)
+{
+	List	   *raw = raw_parser(sql, RAW_PARSE_DEFAULT);
+	RawStmt    *stmt = linitial_node(RawStmt, raw);
+	PlannedStmt *pstmt = makeNode(PlannedStmt);
+
+	pstmt->commandType = CMD_UTILITY;
+	pstmt->canSetTag = false;
+	pstmt->utilityStmt = stmt->stmt;
+	pstmt->stmt_location = -1;
+	pstmt->stmt_len = 0;
+	ProcessUtility(pstmt, sql, false, PROCESS_UTILITY_QUERY, NULL, NULL,
+				   None_Receiver, NULL);
+	CommandCounterIncrement();
+}
+
+/*
+ * Install the trigger of a distributed table: as text that Citus sends to
+ * the table on every node and to every shard (with unsafe triggers allowed
+ * for this command only); the guard of each node makes its copies fire
+ * ALWAYS when the transaction commits (see guard.c).  Its arguments
+ * end with the signature by which every node registers the table (see
+ * shards.c); a distributed table has no condition.
+ */
+static void
+protect_install_citus_trigger(Relation rel, AnonProtection *reg, bool replace)
+{
+	char	  **args;
+	int			nargs;
+	StringInfoData sql;
+	char	   *qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+													  RelationGetRelationName(rel));
+	int			nestlevel;
+
+	args = anon_protection_args(reg, &nargs);
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE %sTRIGGER %s BEFORE INSERT OR UPDATE ON %s "
+					 "FOR EACH ROW EXECUTE FUNCTION %s.protect_trigger(",
+					 replace ? "OR REPLACE " : "", quote_identifier(ANON_TRIGGER_NAME),
+					 qualname, quote_identifier(get_namespace_name(anon_schema_oid())));
+	for (int i = 0; i < nargs; i++)
+		appendStringInfo(&sql, "%s%s", i > 0 ? ", " : "", quote_literal_cstr(args[i]));
+	appendStringInfoChar(&sql, ')');
+
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("citus.enable_unsafe_triggers", "on", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	protect_run_utility(sql.data);
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/*
  * Install (or, when the table was protected, replace) the trigger, enabled
  * ALWAYS, built as a node.  It is created as the caller, who owns the table
  * and was just granted EXECUTE on the trigger function: no code of the
@@ -1114,7 +1175,7 @@ protect_register(Oid relid, ProtectOptions *opt)
 static void
 protect_install_trigger(Relation rel, AnonProtection *reg, bool replace)
 {
-	CreateTrigStmt *stmt = makeNode(CreateTrigStmt);
+	CreateTrigStmt *stmt;
 	char	  **args;
 	int			nargs;
 	Oid			funcoid = anon_protect_function_oid();
@@ -1124,6 +1185,12 @@ protect_install_trigger(Relation rel, AnonProtection *reg, bool replace)
 
 	if (!OidIsValid(funcoid))
 		elog(ERROR, "function anonymize.protect_trigger() does not exist");
+	if (anon_citus_method(RelationGetRelid(rel)) != '\0')
+	{
+		protect_install_citus_trigger(rel, reg, replace);
+		return;
+	}
+	stmt = makeNode(CreateTrigStmt);
 	args = anon_protection_args(reg, &nargs);
 	if (reg->when_condition)
 		qual = anon_condition_cook(rel, reg->when_condition, &rtable, true);
@@ -1153,30 +1220,160 @@ protect_install_trigger(Relation rel, AnonProtection *reg, bool replace)
 }
 
 /*
- * Whether relid is a Citus table (distributed, reference or Citus local
- * table): one listed in Citus's catalog pg_dist_partition, where Citus is
- * installed.  Its rows are written on the Citus nodes, through shards whose
- * triggers this version does not support, so protect() refuses it.
+ * The attribute number of a distributed table's distribution column, from
+ * Citus's pg_dist_partition (its partkey is a Var as node text), or 0.
  */
-static bool
-protect_is_citus_table(Oid relid)
+static AttrNumber
+protect_citus_distribution_column(Oid relid)
 {
 	Oid			catalog = get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE);
 	Relation	rel;
 	SysScanDesc scan;
 	ScanKeyData key;
-	bool		found;
+	HeapTuple	tup;
+	AttrNumber	attnum = 0;
 
 	if (!OidIsValid(catalog))
-		return false;
+		return 0;
 	rel = table_open(catalog, AccessShareLock);
-	/* logicalrelid, its first column */
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
 	scan = systable_beginscan(rel, InvalidOid, false, NULL, 1, &key);
-	found = HeapTupleIsValid(systable_getnext(scan));
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, 3, RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+		{
+			Node	   *n = stringToNode(TextDatumGetCString(d));
+
+			if (n && IsA(n, Var))
+				attnum = ((Var *) n)->varattno;
+		}
+	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+	return attnum;
+}
+
+/* Whether a distributed table holds any row, on any node. */
+static bool
+protect_citus_has_rows(Relation rel)
+{
+	Oid			save_userid;
+	int			save_sec;
+	bool		found = false;
+	char	   *sql = psprintf("SELECT EXISTS (SELECT 1 FROM %s)",
+							   quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+														  RelationGetRelationName(rel)));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* as the extension's owner: no row-level security hides a row */
+	anon_become_owner("protection", &save_userid, &save_sec);
+	PG_TRY();
+	{
+		bool		isnull;
+
+		if (SPI_execute(sql, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not count the rows of \"%s\"", RelationGetRelationName(rel));
+		found = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	SPI_finish();
 	return found;
+}
+
+/*
+ * What a distributed table's protection may not use in this version, each
+ * refused (0A000): rules are applied on the shards, by every node alone, so
+ * only rules that give the same output on every node from the row and the
+ * shared key: no pseudonym (its map is one node's), no tenant scope or
+ * condition, no rule on the distribution column (the row would be on the
+ * wrong shard), no backfill and no rows already there.
+ */
+static void
+protect_check_citus(Relation rel, ProtectOptions *opt, bool backfill)
+{
+	const char *relname = RelationGetRelationName(rel);
+	AttrNumber	distcol = protect_citus_distribution_column(RelationGetRelid(rel));
+
+	for (int i = 0; i < opt->nrules; i++)
+	{
+		if (opt->rules[i].action == ANON_PSEUDONYM)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("rule \"%s=%s\" cannot protect distributed table \"%s\"",
+							opt->rules[i].column, opt->rules[i].action_text, relname),
+					 errdetail("Pseudonyms of a distributed table would need one map shared by every node, which this version does not have."),
+					 errhint("Use hash, which gives the same value on every node, or protect a table that is not distributed.")));
+		if (distcol != 0 && get_attnum(RelationGetRelid(rel), opt->rules[i].column) == distcol)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("rule \"%s=%s\" cannot protect distributed table \"%s\"",
+							opt->rules[i].column, opt->rules[i].action_text, relname),
+					 errdetail("Column \"%s\" is the table's distribution column: a rule would store the row in the wrong shard.",
+							   opt->rules[i].column)));
+	}
+	if (opt->tenant_column || opt->when_condition)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("distributed table \"%s\" cannot be protected with a %s",
+						relname, opt->tenant_column ? "tenant column" : "condition"),
+				 errdetail("Each node applies the rules alone, and tenant policies and conditions are not the same on every node.")));
+	if (backfill || protect_citus_has_rows(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("distributed table \"%s\" can be protected only while it is empty", relname),
+				 errdetail("Rows already in its shards would keep their identifiers, and backfill is not supported on distributed tables."),
+				 errhint("Protect the table before loading it.")));
+}
+
+/*
+ * Grant EXECUTE on the trigger function to a distributed table's owner on
+ * every other node, as the extension's owner: Citus creates the trigger of
+ * every shard as the owner.  Each node commits the grant on its own; a
+ * grant left by a protect() that failed gives nothing (see registry.h).
+ */
+static void
+protect_citus_grant_owner(Relation rel)
+{
+	Oid			save_userid;
+	int			save_sec;
+	char	   *grant = psprintf("GRANT EXECUTE ON FUNCTION %s.protect_trigger() TO %s",
+								 quote_identifier(get_namespace_name(anon_schema_oid())),
+								 quote_identifier(GetUserNameFromId(rel->rd_rel->relowner, false)));
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(grant)};
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	anon_become_owner("protection", &save_userid, &save_sec);
+	PG_TRY();
+	{
+		if (SPI_execute_with_args("SELECT nodename, nodeport, result "
+								  "FROM pg_catalog.run_command_on_workers($1) WHERE NOT success",
+								  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not run a command on the Citus workers");
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not grant EXECUTE on the trigger function on node %s:%s",
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)),
+					 errdetail("%s", SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3))));
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	SPI_finish();
 }
 
 /*
@@ -1189,6 +1386,7 @@ protect_open(Oid relid)
 {
 	Relation	rel;
 	const char *relname;
+	char		method;
 
 	if (!pg_class_ownercheck(relid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(get_rel_relkind(relid)),
@@ -1203,12 +1401,22 @@ protect_open(Oid relid)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a table", relname),
 				 errdetail("Only tables and partitioned tables can be protected.")));
-	if (protect_is_citus_table(relid))
+	method = anon_citus_method(relid);
+	if (method != '\0' && method != 'h')
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("table \"%s\" is a Citus table", relname),
-				 errdetail("Its rows are stored in shards on the Citus nodes, which the trigger of anonymize.protect does not reach."),
-				 errhint("Protect a table that is not distributed.")));
+				 errmsg("table \"%s\" is a Citus reference or local table", relname),
+				 errdetail("Only hash-distributed Citus tables can be protected."),
+				 errhint("Protect a distributed table, or a table that Citus does not manage.")));
+	if (method == 'h' && !anon_citus_coordinator())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("distributed table \"%s\" can be protected only on the Citus coordinator", relname)));
+	if (method == 'h' && rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("partitioned distributed table \"%s\" cannot be protected", relname),
+				 errdetail("This version protects distributed tables that are not partitioned.")));
 	if (rel->rd_rel->relispartition)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -1247,6 +1455,7 @@ anon_protect(PG_FUNCTION_ARGS)
 	ProtectOptions opt;
 	bool		backfill = !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
 	bool		existed;
+	bool		citus;
 	int			nold;
 
 	if (PG_ARGISNULL(0))
@@ -1254,6 +1463,7 @@ anon_protect(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("table must not be null")));
 	rel = protect_open(PG_GETARG_OID(0));
+	citus = anon_citus_method(RelationGetRelid(rel)) != '\0';
 	protect_read_options(fcinfo, rel, &opt);
 	existed = protect_merge_existing(rel, &opt, &nold);
 	anon_protection_grant_owner(RelationGetRelid(rel));
@@ -1261,6 +1471,11 @@ anon_protect(PG_FUNCTION_ARGS)
 	{
 		table_close(rel, NoLock);
 		PG_RETURN_VOID();		/* nothing new */
+	}
+	if (citus)
+	{
+		protect_check_citus(rel, &opt, backfill);
+		protect_citus_grant_owner(rel);
 	}
 	if (!backfill && protect_count_rows(RelationGetRelid(rel)) > 0)
 		ereport(ERROR,
@@ -1277,6 +1492,7 @@ anon_protect(PG_FUNCTION_ARGS)
 		AnonProtection reg;
 
 		protect_registry_row(&opt, &reg);
+		reg.relid = RelationGetRelid(rel);
 		protect_install_trigger(rel, &reg, existed);
 	}
 	/* protect() is no DDL command: check what the guard would check */

@@ -244,7 +244,7 @@ anon_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 void
 AnonPseudonymInit(void)
 {
-	CacheRegisterRelcacheCallback(anon_relcache_callback, (Datum) 0);
+	anon_register_relcache_callback(anon_relcache_callback, (Datum) 0);
 	RegisterXactCallback(anon_xact_callback, NULL);
 	RegisterSubXactCallback(anon_subxact_callback, NULL);
 }

@@ -53,6 +53,7 @@
 #include "keys.h"
 #include "registry.h"
 #include "rules.h"
+#include "shards.h"
 
 /* Columns of anonymize.protection */
 #define Anum_protection_relid 1
@@ -161,7 +162,7 @@ anon_protection_all(void)
 char	  **
 anon_protection_args(const AnonProtection *p, int *nargs)
 {
-	char	  **args = palloc(sizeof(char *) * (3 * p->nrules + 6));
+	char	  **args = palloc(sizeof(char *) * (3 * p->nrules + 9));
 	int			n = 0;
 
 	for (int i = 0; i < p->nrules; i++)
@@ -190,6 +191,15 @@ anon_protection_args(const AnonProtection *p, int *nargs)
 		args[n++] = p->tenant_column;
 		args[n++] = "";
 	}
+	/* a distributed table's: signed, so that every node can register it */
+	if (anon_citus_method(p->relid) == 'h')
+	{
+		char	   *signature = anon_cluster_signature(p->relid, args, n);
+
+		args[n++] = ANON_CLUSTER_ARG;
+		args[n++] = "";
+		args[n++] = signature;
+	}
 	*nargs = n;
 	return args;
 }
@@ -216,7 +226,11 @@ anon_protection_root(Oid relid)
 	List	   *ancestors;
 
 	if (!get_rel_relispartition(relid))
-		return relid;
+	{
+		Oid			table = anon_shard_table(relid, NULL);
+
+		return OidIsValid(table) ? table : relid;
+	}
 	ancestors = get_partition_ancestors(relid);
 	return ancestors == NIL ? relid : llast_oid(ancestors);
 }

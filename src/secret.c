@@ -381,7 +381,7 @@ anon_secret_get(bool *changed)
 		return anon_secret;
 	if (!anon_secret_callback_registered)
 	{
-		CacheRegisterRelcacheCallback(anon_secret_relcache_callback, (Datum) 0);
+		anon_register_relcache_callback(anon_secret_relcache_callback, (Datum) 0);
 		anon_secret_callback_registered = true;
 	}
 
