@@ -253,7 +253,9 @@ protect_verify(Trigger *trigger, Relation rel)
 			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 			 errmsg("trigger \"%s\" of table \"%s\" was not installed by anonymize.protect()",
 					trigger->tgname, RelationGetRelationName(rel)),
-			 errdetail("anonymize.protect_trigger() runs only with the rules its table is registered with in anonymize.protected_tables.")));
+			 errdetail("anonymize.protect_trigger() runs only with the rules its table is registered with in anonymize.protected_tables."),
+			 anon_citus_method(anon_protection_root(RelationGetRelid(rel))) == 'h' ?
+			 errhint("On a Citus node, the trigger of a distributed table also needs this node to have the coordinator's key: anonymize.distribute() on the coordinator checks it.") : 0));
 }
 
 /* The parsed configuration of a firing trigger, from the cache if possible. */
