@@ -95,6 +95,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "anonymize.h"
 #include "guard.h"
@@ -125,6 +126,7 @@ typedef struct GuardTarget
 	const char *root_name;
 	const char *trigname;		/* the protect trigger's name on this table */
 	bool		shard;			/* a shard of a distributed table */
+	bool		at_commit;		/* a shard must have its trigger by now */
 } GuardTarget;
 
 static bool guard_locked_by_me(Oid relid);
@@ -304,6 +306,53 @@ guard_check_columns(Relation rel, GuardTarget *target)
 }
 
 /*
+ * Whether a shard created in this transaction holds a tuple, even a dead
+ * one, that may not have passed through its trigger tgoid (InvalidOid: it
+ * has none): one this transaction wrote before the trigger was made.
+ */
+static bool
+guard_rows_before_trigger(Relation rel, Oid tgoid)
+{
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	bool		found = false;
+	bool		tgfresh = false;
+	CommandId	tgcid = FirstCommandId;
+
+	if (OidIsValid(tgoid))
+	{
+		Relation	trel = table_open(TriggerRelationId, AccessShareLock);
+		HeapTuple	tup = get_catalog_object_by_oid(trel, Anum_pg_trigger_oid, tgoid);
+
+		if (HeapTupleIsValid(tup) &&
+			TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tup->t_data)))
+		{
+			tgfresh = true;
+			tgcid = HeapTupleHeaderGetCmin(tup->t_data);
+		}
+		table_close(trel, AccessShareLock);
+	}
+	scan = table_beginscan(rel, SnapshotAny, 0, NULL);
+	slot = table_slot_create(rel, NULL);
+	while (!found && table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		shouldfree;
+		HeapTuple	tup = ExecFetchSlotHeapTuple(slot, false, &shouldfree);
+		TransactionId xmin = HeapTupleHeaderGetXmin(tup->t_data);
+
+		if (!TransactionIdIsCurrentTransactionId(xmin) || !OidIsValid(tgoid))
+			found = true;
+		else if (tgfresh && HeapTupleHeaderGetCmin(tup->t_data) < tgcid)
+			found = true;
+		if (shouldfree)
+			heap_freetuple(tup);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	return found;
+}
+
+/*
  * Check one table of a protected tree, then its partitions.  installed is
  * false when the root has no protect trigger at all (a restore in progress).
  */
@@ -366,9 +415,29 @@ guard_check_table(Oid relid, GuardTarget *target, bool root, bool installed,
 			&rel->trigdesc->triggers[i] != ours)
 			guard_refuse("the anonymize trigger of table \"%s\" cannot be renamed or copied",
 						 relname);
-	if (target->shard && ours == NULL)
-		guard_refuse("shard \"%s\" of protected table \"%s\" has no anonymize trigger",
-					 relname, target->root_name);
+	if (target->shard)
+	{
+		bool		made_here = rel->rd_createSubid != InvalidSubTransactionId;
+
+		/*
+		 * Citus creates a shard, then its trigger, in two commands of one
+		 * transaction: a shard made in this transaction may lack its trigger
+		 * until it commits, if it holds nothing.  Whatever it holds must have
+		 * passed through its trigger.
+		 */
+		if (ours == NULL &&
+			(target->at_commit || !made_here || guard_rows_before_trigger(rel, InvalidOid)))
+			guard_refuse("shard \"%s\" of protected table \"%s\" has no anonymize trigger",
+						 relname, target->root_name);
+		if (ours != NULL && made_here && guard_rows_before_trigger(rel, ours->tgoid))
+			guard_refuse("shard \"%s\" of protected table \"%s\" holds rows that did not pass through its trigger",
+						 relname, target->root_name);
+		if (ours == NULL)
+		{
+			relation_close(rel, AccessShareLock);
+			return;
+		}
+	}
 	if (root)
 		installed = ours != NULL;
 	if (installed && ours == NULL)
@@ -580,6 +649,7 @@ anon_guard_check_protected(Oid relid)
 	target.root_name = get_rel_name(relid);
 	target.trigname = ANON_TRIGGER_NAME;
 	target.shard = false;
+	target.at_commit = false;
 	guard_check_table(relid, &target, true, true, false);
 }
 
@@ -606,6 +676,7 @@ guard_check_all(List *protected, List *named, Oid funcoid)
 		target.root_name = name;
 		target.trigname = ANON_TRIGGER_NAME;
 		target.shard = false;
+		target.at_commit = false;
 		if (guard_fires_on_origin(lfirst_oid(lc), ANON_TRIGGER_NAME))
 			guard_fire_always(lfirst_oid(lc), ANON_TRIGGER_NAME);
 		guard_check_table(lfirst_oid(lc), &target, true, true, false);
@@ -744,6 +815,7 @@ guard_check_commands(void)
 {
 	static SPIPlanPtr plan = NULL;
 	List	   *named = NIL;
+	MemoryContext outer = CurrentMemoryContext; /* named outlives SPI */
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -762,9 +834,28 @@ guard_check_commands(void)
 		else if (cmd->type == SCT_Simple)
 		{
 			Oid			relid = guard_command_table(&cmd->d.simple.address);
+			Oid			table;
+
+			/* a table renamed or moved into the name of a protected shard */
+			if (OidIsValid(relid) && cmd->d.simple.address.classId == RelationRelationId &&
+				cmd->parsetree &&
+				((IsA(cmd->parsetree, RenameStmt) &&
+				  ((RenameStmt *) cmd->parsetree)->renameType == OBJECT_TABLE) ||
+				 (IsA(cmd->parsetree, AlterObjectSchemaStmt) &&
+				  ((AlterObjectSchemaStmt *) cmd->parsetree)->objectType == OBJECT_TABLE)) &&
+				OidIsValid(table = anon_shard_table(relid, NULL)) &&
+				anon_protection_read(table, &(AnonProtection) {0}))
+				guard_refuse("table \"%s\" cannot take the name of a shard of protected table \"%s\"",
+							 get_rel_name(relid), get_rel_name(table));
 
 			if (OidIsValid(relid))
-				named = lappend_oid(named, anon_protection_root(relid));
+			{
+				Oid			root = anon_protection_root(relid);
+				MemoryContext old = MemoryContextSwitchTo(outer);
+
+				named = lappend_oid(named, root);
+				MemoryContextSwitchTo(old);
+			}
 		}
 	}
 	SPI_finish();
@@ -1015,9 +1106,14 @@ guard_check_drop_extension(DropStmt *stmt)
 static List *guard_cluster_tables = NIL;
 static bool guard_cluster_callback = false;
 
-/* Check one noted distributed table, its table on this node and its shards. */
+/*
+ * Check a distributed table, its table on this node and its shards on this
+ * node: after each command (only if this node has registered it), and when
+ * the transaction commits, when a table whose signed trigger arrived is
+ * registered first.
+ */
 static void
-guard_check_cluster_table(Oid relid)
+guard_check_cluster_table(Oid relid, bool at_commit)
 {
 	GuardTarget target;
 	List	   *ids;
@@ -1025,9 +1121,11 @@ guard_check_cluster_table(Oid relid)
 	ListCell   *lc;
 	ListCell   *ic;
 
-	if (get_rel_name(relid) == NULL || !anon_cluster_register(relid) ||
+	if (get_rel_name(relid) == NULL ||
+		(at_commit && !anon_cluster_register(relid)) ||
 		!anon_protection_read(relid, &target.reg))
 		return;
+	target.at_commit = at_commit;
 	target.funcoid = anon_protect_function_oid();
 	target.args = anon_protection_args(&target.reg, &target.nargs);
 	target.root_name = get_rel_name(relid);
@@ -1071,7 +1169,7 @@ guard_xact_callback(XactEvent event, void *arg)
 				Oid			relid = linitial_oid(guard_cluster_tables);
 
 				guard_cluster_tables = list_delete_first(guard_cluster_tables);
-				guard_check_cluster_table(relid);
+				guard_check_cluster_table(relid, true);
 			}
 			PopActiveSnapshot();
 			break;
@@ -1106,18 +1204,55 @@ guard_note_cluster_table(Oid relid)
 }
 
 /*
- * Note the distributed tables a command may have changed: those whose
- * triggers or tables (or a table named as one of their shards) it named,
- * and the protected ones of which this transaction has locked the table or
- * a shard on this node.
+ * Refuse a table that carries the anonymize trigger of a shard but is not
+ * that shard (a shard renamed or moved to another schema): the guard finds
+ * shards by their names.
  */
 static void
-guard_note_cluster(List *protected, List *named)
+guard_check_shard_trigger_moved(Oid relid, Oid funcoid)
 {
+	Relation	rel;
+	size_t		len = strlen(ANON_TRIGGER_NAME);
+
+	if (OidIsValid(anon_shard_table(relid, NULL)))
+		return;
+	rel = try_relation_open(relid, AccessShareLock);
+	if (rel == NULL)
+		return;
+	for (int i = 0; rel->trigdesc && i < rel->trigdesc->numtriggers; i++)
+	{
+		Trigger    *t = &rel->trigdesc->triggers[i];
+
+		if (t->tgfoid == funcoid && strncmp(t->tgname, ANON_TRIGGER_NAME, len) == 0 &&
+			t->tgname[len] == '_')
+			guard_refuse("table \"%s\" holds the anonymize trigger of a shard of a protected table",
+						 RelationGetRelationName(rel));
+	}
+	relation_close(rel, AccessShareLock);
+}
+
+/*
+ * After a command: check the distributed tables it may have changed, those
+ * whose triggers or tables (or a table named as one of their shards) it
+ * named and the protected ones of which this transaction has locked the
+ * table or a shard on this node, and note them to be checked again when
+ * the transaction commits.
+ */
+static void
+guard_note_cluster(List *protected, List *named, Oid funcoid)
+{
+	List	   *check = NIL;
 	ListCell   *lc;
 
 	foreach(lc, named)
-		guard_note_cluster_table(lfirst_oid(lc));
+	{
+		Oid			relid = lfirst_oid(lc);
+
+		if (anon_citus_method(relid) == 'h')
+			check = list_append_unique_oid(check, relid);
+		else
+			guard_check_shard_trigger_moved(relid, funcoid);
+	}
 	foreach(lc, protected)
 	{
 		Oid			relid = lfirst_oid(lc);
@@ -1125,20 +1260,25 @@ guard_note_cluster(List *protected, List *named)
 		List	   *shards;
 		ListCell   *sc;
 
-		if (anon_citus_method(relid) != 'h' || list_member_oid(guard_cluster_tables, relid))
+		if (anon_citus_method(relid) != 'h' || list_member_oid(check, relid))
 			continue;
 		if (guard_locked_by_me(relid))
 		{
-			guard_note_cluster_table(relid);
+			check = lappend_oid(check, relid);
 			continue;
 		}
 		shards = anon_shard_relations(relid, &ids);
 		foreach(sc, shards)
 			if (guard_locked_by_me(lfirst_oid(sc)))
 			{
-				guard_note_cluster_table(relid);
+				check = lappend_oid(check, relid);
 				break;
 			}
+	}
+	foreach(lc, check)
+	{
+		guard_check_cluster_table(lfirst_oid(lc), false);
+		guard_note_cluster_table(lfirst_oid(lc));
 	}
 }
 
@@ -1191,7 +1331,7 @@ anon_guard(PG_FUNCTION_ARGS)
 		if (protected != NIL)
 			guard_check_all(protected, named, funcoid);
 		if (citus)
-			guard_note_cluster(protected, named);
+			guard_note_cluster(protected, named, funcoid);
 	}
 	PG_RETURN_VOID();
 }

@@ -1305,6 +1305,15 @@ protect_check_citus(Relation rel, ProtectOptions *opt, bool backfill)
 	const char *relname = RelationGetRelationName(rel);
 	AttrNumber	distcol = protect_citus_distribution_column(RelationGetRelid(rel));
 
+	/* a shard is <table>_<shard id>, up to 19 digits, or Citus shortens it */
+	if (strlen(relname) > NAMEDATALEN - 1 - 1 - 19)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the name of distributed table \"%s\" is too long to protect", relname),
+				 errdetail("Citus shortens the names of the shards of a table whose name has more than %d bytes, and each node finds the shards of a protected table by their names.",
+						   NAMEDATALEN - 1 - 1 - 19),
+				 errhint("Rename the table before protecting it.")));
+
 	for (int i = 0; i < opt->nrules; i++)
 	{
 		if (opt->rules[i].action == ANON_PSEUDONYM)
