@@ -20,12 +20,13 @@ OBJS = \
 	src/protect.o \
 	src/guard.o \
 	src/shards.o \
+	src/cluster.o \
 	src/labels.o \
 	src/access.o
 
 DATA = sql/anonymize--0.1.0.sql sql/anonymize--0.1.0--0.2.0.sql sql/anonymize--0.2.0--0.3.0.sql \
 	sql/anonymize--0.3.0--0.4.0.sql sql/anonymize--0.4.0--0.5.0.sql \
-	sql/anonymize--0.5.0--0.6.0.sql
+	sql/anonymize--0.5.0--0.6.0.sql sql/anonymize--0.6.0--0.7.0.sql
 
 REGRESS = breakout_basics breakout_rules breakout_modes breakout_errors breakout_types breakout_parallel \
 	breakout_two_fields breakout_subjects breakout_comments k_anonymity breakout_parallel_forms breakout_random \
@@ -37,7 +38,8 @@ REGRESS_OPTS = --inputdir=. --load-extension=anonymize
 ISOLATION = pseudonym_first_insert forget_race pseudonym_deadlock pseudonym_prepared guard_attach_race pseudonym_loaded_map
 ISOLATION_OPTS = --load-extension=anonymize
 
-PG_CPPFLAGS = -I$(srcdir)/src
+PG_CPPFLAGS = -I$(srcdir)/src -I$(libpq_srcdir)
+SHLIB_LINK_INTERNAL = $(libpq)
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

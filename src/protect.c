@@ -1293,11 +1293,11 @@ protect_citus_has_rows(Relation rel)
 
 /*
  * What a distributed table's protection may not use in this version, each
- * refused (0A000): rules are applied on the shards, by every node alone, so
- * only rules that give the same output on every node from the row and the
- * shared key: no pseudonym (its map is one node's), no tenant scope or
- * condition, no rule on the distribution column (the row would be on the
- * wrong shard), no backfill and no rows already there.
+ * refused (0A000): rules are applied on the shards, by every node alone
+ * (pseudonyms come from the coordinator's map, see cluster.c), so no tenant
+ * scope or condition (tenant policies and settings are per node); no rule
+ * on the distribution column (the row would be on the wrong shard), no
+ * backfill and no rows already there.
  */
 static void
 protect_check_citus(Relation rel, ProtectOptions *opt, bool backfill)
@@ -1316,13 +1316,6 @@ protect_check_citus(Relation rel, ProtectOptions *opt, bool backfill)
 
 	for (int i = 0; i < opt->nrules; i++)
 	{
-		if (opt->rules[i].action == ANON_PSEUDONYM)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("rule \"%s=%s\" cannot protect distributed table \"%s\"",
-							opt->rules[i].column, opt->rules[i].action_text, relname),
-					 errdetail("Pseudonyms of a distributed table would need one map shared by every node, which this version does not have."),
-					 errhint("Use hash, which gives the same value on every node, or protect a table that is not distributed.")));
 		if (distcol != 0 && get_attnum(RelationGetRelid(rel), opt->rules[i].column) == distcol)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -18,6 +18,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -47,9 +48,11 @@
 #endif
 
 #include "anonymize.h"
+#include "cluster.h"
 #include "normalize.h"
 #include "pseudonym.h"
 #include "secret.h"
+#include "shards.h"
 
 #define ANON_CACHE_MAX 100000	/* entries before the cache is emptied */
 #define ANON_LOCK_FIELD4 0x414E /* advisory lock tags of the map ("AN") */
@@ -143,6 +146,7 @@ static bool anon_load_refused = false;	/* the map was too large to load */
 static int	anon_lookups = 0;	/* digests looked up since the last reset */
 static int	anon_load_at = 0;	/* lookups after which to load, if larger */
 static uint64 anon_resets = 0;	/* times the caches were emptied */
+static int64 anon_remote_epoch = -1;	/* coordinator's forget epoch of the cache */
 
 /* Forget every cached pseudonym. */
 static void
@@ -930,7 +934,19 @@ anon_pseudonym(const char *ns, const char *value, int len, bool int8col,
 
 	/* a forget() committed meanwhile empties the cache, even mid-transaction */
 	AcceptInvalidationMessages();
-	if (anon_map_check)
+	if (anon_cluster_remote())
+	{
+		/* on a Citus worker: the coordinator's forgets, once per statement */
+		if (anon_cluster_new_statement())
+		{
+			int64		epoch = anon_cluster_forget_epoch();
+
+			if (epoch != anon_remote_epoch)
+				anon_cache_reset();
+			anon_remote_epoch = epoch;
+		}
+	}
+	else if (anon_map_check)
 		table_close(anon_map_open(), NoLock);
 	anon_load_secret();			/* may empty the cache */
 
@@ -945,12 +961,149 @@ anon_pseudonym(const char *ns, const char *value, int len, bool int8col,
 		}
 	}
 
+	if (anon_cluster_remote())
+	{
+		int64		form;
+		uint8		bytes[ANON_PSEUDONYM_LEN];
+		bool		isuuid;
+		bool		marked;
+		uint8		marker[ANON_DIGEST_LEN];
+		int64		epoch;
+
+		/* the coordinator's map, asked with keyed hashes only */
+		marked = anon_pseudonym_form(value, len, int8col, &form, bytes, &isuuid);
+		if (marked)
+			anon_marker_digest(ns, form, marker);
+		anon_keyed_hash(ANON_PURPOSE_LOOKUP, ns, value, len, digest);
+		anon_cluster_pseudonym(ns, digest, marked ? marker : NULL,
+							   marked && isuuid ? bytes : NULL, pseudonym, &epoch);
+		if (epoch != anon_remote_epoch)
+			anon_cache_reset();
+		anon_remote_epoch = epoch;
+		anon_cache_store(fp, check, pseudonym, false);	/* committed there */
+		return;
+	}
 	if (!anon_marker_get(ns, value, len, int8col, pseudonym, &mine))
 	{
 		anon_keyed_hash(ANON_PURPOSE_LOOKUP, ns, value, len, digest);
 		(void) anon_map_get(ns, digest, true, pseudonym, &mine);
 	}
 	anon_cache_store(fp, check, pseudonym, mine);
+}
+
+/* The forget epoch of this database: 0 before 0.7.0. */
+static int64
+anon_forget_epoch_read(void)
+{
+	Oid			relid = get_relname_relid("forget_epoch", anon_schema_oid());
+	Oid			save_userid;
+	int			save_sec;
+	int64		epoch = 0;
+
+	if (!OidIsValid(relid))
+		return 0;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	anon_become_owner("pseudonyms", &save_userid, &save_sec);
+	PG_TRY();
+	{
+		bool		isnull;
+
+		if (SPI_execute("SELECT pg_catalog.max(epoch) FROM anonymize.forget_epoch", true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the forget epoch");
+		epoch = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		if (isnull)
+			epoch = 0;
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	SPI_finish();
+	return epoch;
+}
+
+/* Refuse a remote function called other than on a Citus coordinator. */
+static void
+anon_remote_check(const char *name)
+{
+	if (!anon_citus_installed() || !anon_citus_coordinator())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("anonymize.%s() runs only on a Citus coordinator", name)));
+	if (RecoveryInProgress() || XactReadOnly)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot store a pseudonym in a read-only transaction")));
+}
+
+PG_FUNCTION_INFO_V1(anon_remote_pseudonym);
+
+/*
+ * anon_remote_pseudonym(namespace text, digest bytea, marker bytea,
+ *						 marked bytea) RETURNS bytea
+ *
+ * On a Citus coordinator, for a shard's trigger on a worker (see cluster.c):
+ * the pseudonym whose marker is marker, if there is one (and it is marked,
+ * when given); else the pseudonym of the keyed hash digest, stored if new.
+ * Returns the pseudonym's 16 bytes and the forget epoch's 8 (big-endian).
+ */
+Datum
+anon_remote_pseudonym(PG_FUNCTION_ARGS)
+{
+	char	   *ns;
+	bytea	   *digest;
+	bytea	   *marker = PG_ARGISNULL(2) ? NULL : PG_GETARG_BYTEA_PP(2);
+	bytea	   *marked = PG_ARGISNULL(3) ? NULL : PG_GETARG_BYTEA_PP(3);
+	uint8		pseudonym[ANON_PSEUDONYM_LEN];
+	bool		mine;
+	bool		found = false;
+	int64		epoch;
+	bytea	   *result;
+
+	anon_remote_check("remote_pseudonym");
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("namespace and digest must not be null")));
+	ns = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	digest = PG_GETARG_BYTEA_PP(1);
+	if (strlen(ns) > 255 || VARSIZE_ANY_EXHDR(digest) != ANON_DIGEST_LEN ||
+		(marker && VARSIZE_ANY_EXHDR(marker) != ANON_DIGEST_LEN) ||
+		(marked && VARSIZE_ANY_EXHDR(marked) != ANON_PSEUDONYM_LEN) ||
+		(marked && !marker))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("malformed keyed hash")));
+	anon_load_secret();
+	if (marker)
+		found = anon_map_get(ns, (uint8 *) VARDATA_ANY(marker), false, pseudonym, &mine) &&
+			(!marked || memcmp(VARDATA_ANY(marked), pseudonym, ANON_PSEUDONYM_LEN) == 0);
+	if (!found)
+		(void) anon_map_get(ns, (uint8 *) VARDATA_ANY(digest), true, pseudonym, &mine);
+	epoch = anon_forget_epoch_read();
+
+	result = palloc(VARHDRSZ + ANON_PSEUDONYM_LEN + 8);
+	SET_VARSIZE(result, VARHDRSZ + ANON_PSEUDONYM_LEN + 8);
+	memcpy(VARDATA(result), pseudonym, ANON_PSEUDONYM_LEN);
+	for (int i = 0; i < 8; i++)
+		((uint8 *) VARDATA(result))[ANON_PSEUDONYM_LEN + i] = (uint8) (((uint64) epoch) >> (56 - 8 * i));
+	PG_RETURN_BYTEA_P(result);
+}
+
+PG_FUNCTION_INFO_V1(anon_remote_forget_epoch);
+
+/*
+ * anon_remote_forget_epoch() RETURNS bigint
+ *
+ * On a Citus coordinator: how many times forget() has committed.
+ */
+Datum
+anon_remote_forget_epoch(PG_FUNCTION_ARGS)
+{
+	anon_remote_check("remote_forget_epoch");
+	PG_RETURN_INT64(anon_forget_epoch_read());
 }
 
 PG_FUNCTION_INFO_V1(anon_forget);
@@ -1121,6 +1274,32 @@ anon_forget_forms(const char *raw, const char *value)
 	return forms;
 }
 
+/* Count a forget() in anonymize.forget_epoch, when it commits. */
+static void
+anon_forget_epoch_bump(void)
+{
+	Oid			save_userid;
+	int			save_sec;
+
+	if (!OidIsValid(get_relname_relid("forget_epoch", anon_schema_oid())))
+		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	anon_become_owner("pseudonyms", &save_userid, &save_sec);
+	PG_TRY();
+	{
+		if (SPI_execute("UPDATE anonymize.forget_epoch SET epoch = epoch OPERATOR(pg_catalog.+) 1",
+						false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not count the forget");
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	SPI_finish();
+}
+
 /*
  * anon_forget(identifier text, namespace text) RETURNS boolean
  *
@@ -1161,6 +1340,9 @@ anon_forget(PG_FUNCTION_ARGS)
 	if (OidIsValid(anon_signal_relid))
 		CacheInvalidateRelcacheByRelid(anon_signal_relid);
 	CacheInvalidateRelcacheByRelid(anon_map_relid);
+	/* and Citus workers from their next statement on (see cluster.c) */
+	if (anon_citus_installed())
+		anon_forget_epoch_bump();
 	PG_RETURN_BOOL(todo != NIL);
 }
 

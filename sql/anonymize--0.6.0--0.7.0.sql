@@ -1,0 +1,36 @@
+-- anonymize 0.6.0 -> 0.7.0: pseudonyms on Citus distributed tables, from the
+-- coordinator's map.
+
+\echo Use "ALTER EXTENSION anonymize UPDATE TO '0.7.0'" to load this file. \quit
+
+-- How many times forget() has committed: a Citus worker reads it once per
+-- statement and empties its cache of the coordinator's pseudonyms when it
+-- has changed.  One row; not dumped (a restored database starts again at 0,
+-- and its backends start with empty caches).
+CREATE TABLE @extschema@.forget_epoch (epoch bigint NOT NULL);
+INSERT INTO @extschema@.forget_epoch VALUES (0);
+REVOKE ALL ON @extschema@.forget_epoch FROM PUBLIC;
+COMMENT ON TABLE @extschema@.forget_epoch IS
+	'how many times forget() has committed (one row)';
+
+-- What a shard's trigger on a Citus worker asks the coordinator, over a
+-- connection of its own, for a person it has not cached: the keyed hash
+-- (never the identifier) and, for a value that has the form of a
+-- pseudonym, the keyed hash of its marker.  The answer is the pseudonym,
+-- stored in the coordinator's map and committed at once, followed by the
+-- forget epoch.  It needs no privilege: without the key, nobody can compute
+-- the keyed hash of an identifier.
+CREATE FUNCTION @extschema@.remote_pseudonym(namespace text, digest bytea,
+                                             marker bytea, marked bytea)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'anon_remote_pseudonym'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.remote_pseudonym(text, bytea, bytea, bytea) IS
+	'on a Citus coordinator: the pseudonym of a keyed hash, for a shard''s trigger on a worker';
+
+CREATE FUNCTION @extschema@.remote_forget_epoch()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'anon_remote_forget_epoch'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.remote_forget_epoch() IS
+	'on a Citus coordinator: how many times forget() has committed';
