@@ -34,3 +34,19 @@ AS 'MODULE_PATHNAME', 'anon_remote_forget_epoch'
 LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION @extschema@.remote_forget_epoch() IS
 	'on a Citus coordinator: how many times forget() has committed';
+
+-- Every shard of a protected distributed table that a node has checked,
+-- with its trigger's name and arguments: the node's guard holds a table of
+-- that name to them for as long as the row is there, whatever Citus's
+-- metadata on the node says later (a table owner can change it there).
+CREATE TABLE @extschema@.protected_shards (
+	shard_schema name NOT NULL,
+	shard_name name NOT NULL,
+	trigger_name name NOT NULL,
+	table_name text NOT NULL,
+	trigger_args text[] NOT NULL,
+	PRIMARY KEY (shard_schema, shard_name)
+);
+REVOKE ALL ON @extschema@.protected_shards FROM PUBLIC;
+COMMENT ON TABLE @extschema@.protected_shards IS
+	'the shards of protected distributed tables on this node, and their triggers';

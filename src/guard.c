@@ -250,6 +250,18 @@ guard_same_condition(Relation rel, Trigger *ours, GuardTarget *target)
 			   target->reg.when_condition) == 0;
 }
 
+/* Whether a trigger's arguments are exactly the target's. */
+static bool
+guard_args_match(GuardTarget *target, Trigger *ours)
+{
+	if (ours->tgnargs != target->nargs)
+		return false;
+	for (int i = 0; i < target->nargs; i++)
+		if (strcmp(ours->tgargs[i], target->args[i]) != 0)
+			return false;
+	return true;
+}
+
 /* Check the triggers of one table of a protected tree. */
 static void
 guard_check_triggers(Relation rel, GuardTarget *target, Trigger *ours, bool root)
@@ -259,7 +271,7 @@ guard_check_triggers(Relation rel, GuardTarget *target, Trigger *ours, bool root
 
 	if (ours->tgfoid != target->funcoid || ours->tgenabled != TRIGGER_FIRES_ALWAYS ||
 		ours->tgtype != GUARD_TRIGGER_TYPE || ours->tgnattr != 0 ||
-		!anon_protection_args_match(&target->reg, ours->tgnargs, ours->tgargs) ||
+		!guard_args_match(target, ours) ||
 		(target->reg.when_condition == NULL) != (ours->tgqual == NULL) ||
 		(!root && !ours->tgisclone) ||
 		(ours->tgqual && !guard_same_condition(rel, ours, target)))
@@ -898,6 +910,29 @@ guard_check_dropped(void)
 		Relation	rel;
 		bool		kept;
 
+		if (anon_shard_recorded(relid))
+		{
+			List	   *records = anon_shard_records();
+			ListCell   *rc;
+
+			rel = try_relation_open(relid, AccessShareLock);
+			if (rel == NULL)
+				continue;
+			kept = false;
+			foreach(rc, records)
+			{
+				AnonShardEntry *e = lfirst(rc);
+
+				if (strcmp(e->name, RelationGetRelationName(rel)) == 0 &&
+					strcmp(e->schema, get_namespace_name(RelationGetNamespace(rel))) == 0)
+					kept = guard_find_trigger(rel, e->trigname) != NULL;
+			}
+			relation_close(rel, AccessShareLock);
+			if (!kept)
+				guard_refuse("cannot drop the anonymize trigger of shard \"%s\"",
+							 get_rel_name(relid));
+			continue;
+		}
 		if (!anon_protection_read(anon_protection_root(relid), &reg))
 			continue;
 		rel = try_relation_open(relid, AccessShareLock);
@@ -1104,7 +1139,22 @@ guard_check_drop_extension(DropStmt *stmt)
  * memory.
  */
 static List *guard_cluster_tables = NIL;
+static bool guard_cluster_pending = false;	/* a DDL command ran on a Citus node */
 static bool guard_cluster_callback = false;
+
+static void guard_xact_callback(XactEvent event, void *arg);
+
+/* Have this transaction's Citus checks run when it commits. */
+static void
+guard_cluster_at_commit(void)
+{
+	if (!guard_cluster_callback)
+	{
+		RegisterXactCallback(guard_xact_callback, NULL);
+		guard_cluster_callback = true;
+	}
+	guard_cluster_pending = true;
+}
 
 /*
  * Check a distributed table, its table on this node and its shards on this
@@ -1149,6 +1199,45 @@ guard_check_cluster_table(Oid relid, bool at_commit)
 		if (guard_fires_on_origin(shard, target.trigname))
 			guard_fire_always(shard, target.trigname);
 		guard_check_table(shard, &target, true, true, false);
+		/* from now on held to its trigger whatever Citus's metadata says */
+		if (at_commit)
+			anon_shard_record(shard, target.trigname, relid, target.args, target.nargs);
+	}
+}
+
+/*
+ * Check the recorded shards of this node (anonymize.protected_shards) that
+ * this transaction has locked or the command named, by their names and the
+ * arguments recorded with them: a table owner can change Citus's metadata
+ * on a worker, or drop the worker's own table of the distributed table,
+ * but not the record.
+ */
+static void
+guard_check_recorded_shards(List *named, bool at_commit)
+{
+	ListCell   *lc;
+
+	foreach(lc, anon_shard_records())
+	{
+		AnonShardEntry *e = lfirst(lc);
+		Oid			nsp = get_namespace_oid(e->schema, true);
+		Oid			relid = OidIsValid(nsp) ? get_relname_relid(e->name, nsp) : InvalidOid;
+		GuardTarget target;
+
+		if (!OidIsValid(relid) ||
+			!(guard_locked_by_me(relid) || list_member_oid(named, relid)))
+			continue;
+		memset(&target, 0, sizeof(target));
+		target.funcoid = anon_protect_function_oid();
+		target.args = e->args;
+		target.nargs = e->nargs;
+		target.root_name = e->table;
+		target.trigname = e->trigname;
+		target.shard = true;
+		target.at_commit = at_commit;
+		if (guard_fires_on_origin(relid, target.trigname))
+			guard_fire_always(relid, target.trigname);
+		guard_check_table(relid, &target, true, true, false);
 	}
 }
 
@@ -1160,8 +1249,9 @@ guard_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
-			if (guard_cluster_tables == NIL)
+			if (!guard_cluster_pending)
 				break;
+			guard_cluster_pending = false;
 			/* the registry is written, and read, with SPI */
 			PushActiveSnapshot(GetTransactionSnapshot());
 			while (guard_cluster_tables != NIL)
@@ -1171,6 +1261,7 @@ guard_xact_callback(XactEvent event, void *arg)
 				guard_cluster_tables = list_delete_first(guard_cluster_tables);
 				guard_check_cluster_table(relid, true);
 			}
+			guard_check_recorded_shards(NIL, true);
 			PopActiveSnapshot();
 			break;
 		case XACT_EVENT_COMMIT:
@@ -1179,6 +1270,7 @@ guard_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			guard_cluster_tables = NIL; /* its memory is gone */
+			guard_cluster_pending = false;
 			break;
 		default:
 			break;
@@ -1193,11 +1285,7 @@ guard_note_cluster_table(Oid relid)
 
 	if (anon_citus_method(relid) != 'h' || list_member_oid(guard_cluster_tables, relid))
 		return;
-	if (!guard_cluster_callback)
-	{
-		RegisterXactCallback(guard_xact_callback, NULL);
-		guard_cluster_callback = true;
-	}
+	guard_cluster_at_commit();
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	guard_cluster_tables = lappend_oid(guard_cluster_tables, relid);
 	MemoryContextSwitchTo(old);
@@ -1280,6 +1368,8 @@ guard_note_cluster(List *protected, List *named, Oid funcoid)
 		guard_check_cluster_table(lfirst_oid(lc), false);
 		guard_note_cluster_table(lfirst_oid(lc));
 	}
+	guard_check_recorded_shards(named, false);
+	guard_cluster_at_commit();
 }
 
 /*
@@ -1320,10 +1410,7 @@ anon_guard(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 	funcoid = anon_protect_function_oid();
 	if (strcmp(trigdata->event, "sql_drop") == 0)
-	{
-		if (protected != NIL)
-			guard_check_dropped();
-	}
+		guard_check_dropped();
 	else if (strcmp(trigdata->event, "ddl_command_end") == 0)
 	{
 		List	   *named = guard_check_commands();

@@ -46,6 +46,7 @@
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "anonymize.h"
 #include "pseudonym.h"
@@ -419,4 +420,105 @@ anon_cluster_register(Oid relid)
 	SPI_finish();
 	CommandCounterIncrement();
 	return true;
+}
+
+/* Record a shard and its trigger's arguments; see shards.h. */
+void
+anon_shard_record(Oid shard, const char *trigname, Oid table, char **args, int nargs)
+{
+	Oid			relid = get_relname_relid("protected_shards", anon_schema_oid());
+	Oid			types[5] = {NAMEOID, NAMEOID, NAMEOID, TEXTOID, TEXTARRAYOID};
+	Datum		values[5];
+	Datum	   *elems = palloc(sizeof(Datum) * Max(nargs, 1));
+	Oid			save_userid;
+	int			save_sec;
+
+	if (!OidIsValid(relid))
+		return;					/* before 0.7.0 */
+	for (int i = 0; i < nargs; i++)
+		elems[i] = CStringGetTextDatum(args[i]);
+	values[0] = CStringGetDatum(get_namespace_name(get_rel_namespace(shard)));
+	values[1] = CStringGetDatum(get_rel_name(shard));
+	values[2] = CStringGetDatum(trigname);
+	values[3] = CStringGetTextDatum(quote_qualified_identifier(get_namespace_name(get_rel_namespace(table)),
+															   get_rel_name(table)));
+	values[4] = PointerGetDatum(construct_array(elems, nargs, TEXTOID, -1, false, TYPALIGN_INT));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	anon_become_owner("protected_shards", &save_userid, &save_sec);
+	PG_TRY();
+	{
+		if (SPI_execute_with_args("INSERT INTO anonymize.protected_shards "
+								  "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+								  5, types, values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not record a protected shard");
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	SPI_finish();
+}
+
+/* Every recorded shard; see shards.h.  Read by a heap scan, as the guard. */
+List *
+anon_shard_records(void)
+{
+	Oid			relid = get_relname_relid("protected_shards", anon_schema_oid());
+	Relation	rel;
+	Snapshot	snapshot;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *result = NIL;
+
+	if (!OidIsValid(relid))
+		return NIL;
+	rel = table_open(relid, AccessShareLock);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		AnonShardEntry *e = palloc0(sizeof(AnonShardEntry));
+		bool		isnull;
+		Datum	   *elems;
+		int			n;
+
+		e->schema = pstrdup(NameStr(*DatumGetName(heap_getattr(tup, 1, desc, &isnull))));
+		e->name = pstrdup(NameStr(*DatumGetName(heap_getattr(tup, 2, desc, &isnull))));
+		e->trigname = pstrdup(NameStr(*DatumGetName(heap_getattr(tup, 3, desc, &isnull))));
+		e->table = TextDatumGetCString(heap_getattr(tup, 4, desc, &isnull));
+		deconstruct_array(DatumGetArrayTypeP(heap_getattr(tup, 5, desc, &isnull)),
+						  TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &n);
+		e->nargs = n;
+		e->args = palloc(sizeof(char *) * Max(n, 1));
+		for (int i = 0; i < n; i++)
+			e->args[i] = TextDatumGetCString(elems[i]);
+		result = lappend(result, e);
+	}
+	systable_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/* Whether a relation has a recorded shard's name; see shards.h. */
+bool
+anon_shard_recorded(Oid relid)
+{
+	char	   *name = get_rel_name(relid);
+	char	   *schema = get_namespace_name(get_rel_namespace(relid));
+	ListCell   *lc;
+
+	if (name == NULL || schema == NULL)
+		return false;
+	foreach(lc, anon_shard_records())
+	{
+		AnonShardEntry *e = lfirst(lc);
+
+		if (strcmp(e->name, name) == 0 && strcmp(e->schema, schema) == 0)
+			return true;
+	}
+	return false;
 }

@@ -60,4 +60,26 @@ extern char *anon_cluster_signature(Oid relid, char **args, int nargs);
  */
 extern bool anon_cluster_register(Oid relid);
 
+
+
+/* A row of anonymize.protected_shards. */
+typedef struct AnonShardEntry
+{
+	char	   *schema;
+	char	   *name;
+	char	   *trigname;
+	char	   *table;			/* the distributed table, for messages */
+	int			nargs;
+	char	  **args;
+} AnonShardEntry;
+
+/* Record a shard and its trigger's arguments, if not yet recorded. */
+extern void anon_shard_record(Oid shard, const char *trigname, Oid table,
+							  char **args, int nargs);
+
+/* Every recorded shard of this node (a List of AnonShardEntry *). */
+extern List *anon_shard_records(void);
+
+/* Whether a relation has a recorded shard's schema and name. */
+extern bool anon_shard_recorded(Oid relid);
 #endif							/* ANONYMIZE_SHARDS_H */

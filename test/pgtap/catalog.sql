@@ -58,7 +58,8 @@ SELECT is((
 	JOIN pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'anonymize'
 	WHERE p.proparallel = 'u'),
 	'anonymized_query, anonymized_query, canonical_condition, distribute, export_key, forget, grant_anonymized, guard, import_key, key_check, '
-	'label, label_subject, protect, protect_trigger, refuse_policy_change, replace_secret, revoke_anonymized, '
+	'label, label_subject, protect, protect_trigger, refuse_policy_change, remote_forget_epoch, remote_pseudonym, '
+	'replace_secret, revoke_anonymized, '
 	'set_tenant_policy, set_threshold, unregister_dropped',
 	'the functions that write, run DDL or run queries are PARALLEL UNSAFE');
 
@@ -76,7 +77,7 @@ SELECT is((
 	'canonical_condition s, comments_combine i, comments_deserialize i, comments_final s, comments_serialize i, comments_trans s, '
 	'distribute v, export_key v, forget v, grant_anonymized v, guard v, import_key v, k_anonymity s, key_check v, label v, label_subject v, '
 	'normalize_domain i, protect v, protect_trigger v, random_secret v, refuse_policy_change v, '
-	'replace_secret v, revoke_anonymized v, set_tenant_policy v, set_threshold v, tenant_default_all s, unregister_dropped v',
+	'remote_forget_epoch v, remote_pseudonym v, replace_secret v, revoke_anonymized v, set_tenant_policy v, set_threshold v, tenant_default_all s, unregister_dropped v',
 'support functions have the intended volatility');
 
 -- every aggregate can run in parallel: combine, serialize and deserialize
