@@ -16,24 +16,26 @@ COMMENT ON TABLE @extschema@.forget_epoch IS
 -- What a shard's trigger on a Citus worker asks the coordinator, over a
 -- connection of its own, for a person it has not cached: the keyed hash
 -- (never the identifier) and, for a value that has the form of a
--- pseudonym, the keyed hash of its marker.  The answer is the pseudonym,
--- stored in the coordinator's map and committed at once, followed by the
--- forget epoch.  It needs no privilege: without the key, nobody can compute
--- the keyed hash of an identifier.
+-- pseudonym, the keyed hash of its marker, with a random nonce.  The answer
+-- is the pseudonym, stored in the coordinator's map and committed at once,
+-- the forget epoch, and a keyed hash of the nonce and both under the key
+-- every node shares: a worker accepts no answer that another server made.
+-- It needs no privilege: without the key, nobody can compute the keyed hash
+-- of an identifier.
 CREATE FUNCTION @extschema@.remote_pseudonym(namespace text, digest bytea,
-                                             marker bytea, marked bytea)
+                                             marker bytea, marked bytea, nonce bytea)
 RETURNS bytea
 AS 'MODULE_PATHNAME', 'anon_remote_pseudonym'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION @extschema@.remote_pseudonym(text, bytea, bytea, bytea) IS
+COMMENT ON FUNCTION @extschema@.remote_pseudonym(text, bytea, bytea, bytea, bytea) IS
 	'on a Citus coordinator: the pseudonym of a keyed hash, for a shard''s trigger on a worker';
 
-CREATE FUNCTION @extschema@.remote_forget_epoch()
-RETURNS bigint
+CREATE FUNCTION @extschema@.remote_forget_epoch(nonce bytea)
+RETURNS bytea
 AS 'MODULE_PATHNAME', 'anon_remote_forget_epoch'
 LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
-COMMENT ON FUNCTION @extschema@.remote_forget_epoch() IS
-	'on a Citus coordinator: how many times forget() has committed';
+COMMENT ON FUNCTION @extschema@.remote_forget_epoch(bytea) IS
+	'on a Citus coordinator: how many times forget() has committed, with a keyed hash of it and the nonce';
 
 -- Every shard of a protected distributed table that a node has checked,
 -- with its trigger's name and arguments: the node's guard holds a table of

@@ -10,7 +10,11 @@
  * backend has not cached, asks the coordinator over a connection of its
  * own: anonymize.remote_pseudonym() looks the hash up there or stores a new
  * pseudonym, and that is committed at once.  The identifier never leaves
- * the worker.  Rows of one INSERT ... SELECT or COPY reach a worker over
+ * the worker.  Every answer carries a keyed hash, under the key every node
+ * shares, of a nonce the worker chose and of the answer: a server that is
+ * not the cluster's (a coordinator row changed on the worker) can neither
+ * give pseudonyms nor replay an old answer (a forget epoch from before a
+ * forget).  Rows of one INSERT ... SELECT or COPY reach a worker over
  * several connections of one distributed transaction: with the map rows
  * committed at once, two of them storing the same new person never wait on
  * each other's uncommitted row.
@@ -225,21 +229,59 @@ cluster_query(const char *sql, int nparams, const char *const *values,
 	return last;
 }
 
+/* Refuse an answer that is not signed with this node's key. */
+static void
+cluster_verify(PGresult *res, const uint8 *mac, const uint8 *expected)
+{
+	int			diff = 0;
+
+	for (int i = 0; i < ANON_REMOTE_MAC_LEN; i++)
+		diff |= mac[i] ^ expected[i];
+	if (diff != 0)
+	{
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("the Citus coordinator's answer is not signed with this node's key"),
+				 errdetail("A server that does not hold the key every node shares answered, or the coordinator's key has changed."),
+				 errhint("Call anonymize.distribute() on the coordinator: it checks every node's key.")));
+	}
+}
+
+/* A random nonce for one question to the coordinator. */
+static void
+cluster_nonce(uint8 *nonce)
+{
+	if (!pg_strong_random(nonce, ANON_NONCE_LEN))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random nonce")));
+}
+
 /* The pseudonym of a keyed hash, from the coordinator; see cluster.h. */
 void
 anon_cluster_pseudonym(const char *ns, const uint8 *digest, const uint8 *marker,
 					   const uint8 *marked, uint8 *pseudonym, int64 *epoch)
 {
-	char	   *sql = psprintf("SELECT %s.remote_pseudonym($1, $2, $3, $4)",
+	char	   *sql = psprintf("SELECT %s.remote_pseudonym($1, $2, $3, $4, $5)",
 							   quote_identifier(get_namespace_name(anon_schema_oid())));
-	const char *values[4] = {ns, (const char *) digest, (const char *) marker,
-	(const char *) marked};
-	int			lengths[4] = {0, ANON_DIGEST_LEN, ANON_DIGEST_LEN, ANON_PSEUDONYM_LEN};
-	int			formats[4] = {0, 1, 1, 1};
-	PGresult   *res = cluster_query(sql, 4, values, lengths, formats);
+	uint8		nonce[ANON_NONCE_LEN];
+	const char *values[5];
+	int			lengths[5] = {0, ANON_DIGEST_LEN, ANON_DIGEST_LEN, ANON_PSEUDONYM_LEN, ANON_NONCE_LEN};
+	int			formats[5] = {0, 1, 1, 1, 1};
+	PGresult   *res;
+	const uint8 *answer;
+	uint8		expected[ANON_REMOTE_MAC_LEN];
 	uint64		e = 0;
 
-	if (PQgetlength(res, 0, 0) != ANON_PSEUDONYM_LEN + 8)
+	cluster_nonce(nonce);
+	values[0] = ns;
+	values[1] = (const char *) digest;
+	values[2] = (const char *) marker;
+	values[3] = (const char *) marked;
+	values[4] = (const char *) nonce;
+	res = cluster_query(sql, 5, values, lengths, formats);
+	if (PQgetlength(res, 0, 0) != ANON_PSEUDONYM_LEN + 8 + ANON_REMOTE_MAC_LEN)
 	{
 		PQclear(res);
 		ereport(ERROR,
@@ -247,9 +289,12 @@ anon_cluster_pseudonym(const char *ns, const uint8 *digest, const uint8 *marker,
 				 errmsg("the Citus coordinator gave a malformed pseudonym"),
 				 errhint("Every node must run the same version of anonymize: anonymize.distribute() checks it.")));
 	}
-	memcpy(pseudonym, PQgetvalue(res, 0, 0), ANON_PSEUDONYM_LEN);
+	answer = (const uint8 *) PQgetvalue(res, 0, 0);
 	for (int i = 0; i < 8; i++)
-		e = (e << 8) | (uint8) PQgetvalue(res, 0, 0)[ANON_PSEUDONYM_LEN + i];
+		e = (e << 8) | answer[ANON_PSEUDONYM_LEN + i];
+	anon_remote_mac(nonce, digest, answer, (int64) e, expected);
+	cluster_verify(res, answer + ANON_PSEUDONYM_LEN + 8, expected);
+	memcpy(pseudonym, answer, ANON_PSEUDONYM_LEN);
 	*epoch = (int64) e;
 	PQclear(res);
 }
@@ -258,20 +303,33 @@ anon_cluster_pseudonym(const char *ns, const uint8 *digest, const uint8 *marker,
 int64
 anon_cluster_forget_epoch(void)
 {
-	char	   *sql = psprintf("SELECT %s.remote_forget_epoch()",
+	char	   *sql = psprintf("SELECT %s.remote_forget_epoch($1)",
 							   quote_identifier(get_namespace_name(anon_schema_oid())));
-	PGresult   *res = cluster_query(sql, 0, NULL, NULL, NULL);
+	uint8		nonce[ANON_NONCE_LEN];
+	const char *values[1];
+	int			lengths[1] = {ANON_NONCE_LEN};
+	int			formats[1] = {1};
+	PGresult   *res;
+	const uint8 *answer;
+	uint8		expected[ANON_REMOTE_MAC_LEN];
 	uint64		e = 0;
 
-	if (PQgetlength(res, 0, 0) != 8)
+	cluster_nonce(nonce);
+	values[0] = (const char *) nonce;
+	res = cluster_query(sql, 1, values, lengths, formats);
+	if (PQgetlength(res, 0, 0) != 8 + ANON_REMOTE_MAC_LEN)
 	{
 		PQclear(res);
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("the Citus coordinator gave a malformed forget epoch")));
+				 errmsg("the Citus coordinator gave a malformed forget epoch"),
+				 errhint("Every node must run the same version of anonymize: anonymize.distribute() checks it.")));
 	}
+	answer = (const uint8 *) PQgetvalue(res, 0, 0);
 	for (int i = 0; i < 8; i++)
-		e = (e << 8) | (uint8) PQgetvalue(res, 0, 0)[i];
+		e = (e << 8) | answer[i];
+	anon_remote_mac(nonce, NULL, NULL, (int64) e, expected);
+	cluster_verify(res, answer + 8, expected);
 	PQclear(res);
 	return (int64) e;
 }

@@ -1132,10 +1132,12 @@ guard_check_drop_extension(DropStmt *stmt)
 }
 
 /*
- * Distributed tables are checked when the transaction commits or is
- * prepared (Citus prepares its transactions on the workers), not after each
- * command: Citus creates a shard and then its trigger in two commands.  The
- * tables to check are noted after each command in this transaction's
+ * Distributed tables and their shards are checked after each command, and
+ * again when the transaction commits or is prepared (Citus prepares its
+ * transactions on the workers): Citus creates a shard and then its trigger
+ * in two commands, so only then must every shard have its trigger, and only
+ * then is a table whose signed trigger arrived registered and its shards
+ * recorded.  The tables to check then are noted in this transaction's
  * memory.
  */
 static List *guard_cluster_tables = NIL;

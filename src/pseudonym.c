@@ -991,6 +991,33 @@ anon_pseudonym(const char *ns, const char *value, int len, bool int8col,
 	anon_cache_store(fp, check, pseudonym, mine);
 }
 
+/* The keyed hash of a coordinator's answer; see pseudonym.h. */
+void
+anon_remote_mac(const uint8 *nonce, const uint8 *digest, const uint8 *pseudonym,
+				int64 epoch, uint8 *mac)
+{
+	char		msg[ANON_NONCE_LEN + ANON_DIGEST_LEN + ANON_PSEUDONYM_LEN + 8];
+	uint8		full[ANON_DIGEST_LEN];
+	char	   *p = msg;
+
+	memcpy(p, nonce, ANON_NONCE_LEN);
+	p += ANON_NONCE_LEN;
+	if (digest)
+		memcpy(p, digest, ANON_DIGEST_LEN);
+	else
+		memset(p, 0, ANON_DIGEST_LEN);
+	p += ANON_DIGEST_LEN;
+	if (pseudonym)
+		memcpy(p, pseudonym, ANON_PSEUDONYM_LEN);
+	else
+		memset(p, 0, ANON_PSEUDONYM_LEN);
+	p += ANON_PSEUDONYM_LEN;
+	for (int i = 0; i < 8; i++)
+		*p++ = (char) (((uint64) epoch) >> (56 - 8 * i));
+	anon_keyed_hash(ANON_PURPOSE_REMOTE, "anonymize.remote", msg, sizeof(msg), full);
+	memcpy(mac, full, ANON_REMOTE_MAC_LEN);
+}
+
 /* The forget epoch of this database: 0 before 0.7.0. */
 static int64
 anon_forget_epoch_read(void)
@@ -1042,12 +1069,13 @@ PG_FUNCTION_INFO_V1(anon_remote_pseudonym);
 
 /*
  * anon_remote_pseudonym(namespace text, digest bytea, marker bytea,
- *						 marked bytea) RETURNS bytea
+ *						 marked bytea, nonce bytea) RETURNS bytea
  *
  * On a Citus coordinator, for a shard's trigger on a worker (see cluster.c):
  * the pseudonym whose marker is marker, if there is one (and it is marked,
  * when given); else the pseudonym of the keyed hash digest, stored if new.
- * Returns the pseudonym's 16 bytes and the forget epoch's 8 (big-endian).
+ * Returns the pseudonym's 16 bytes, the forget epoch's 8 (big-endian), and
+ * the keyed hash of the worker's nonce, the digest and both (anon_remote_mac).
  */
 Datum
 anon_remote_pseudonym(PG_FUNCTION_ARGS)
@@ -1056,6 +1084,7 @@ anon_remote_pseudonym(PG_FUNCTION_ARGS)
 	bytea	   *digest;
 	bytea	   *marker = PG_ARGISNULL(2) ? NULL : PG_GETARG_BYTEA_PP(2);
 	bytea	   *marked = PG_ARGISNULL(3) ? NULL : PG_GETARG_BYTEA_PP(3);
+	bytea	   *nonce = PG_ARGISNULL(4) ? NULL : PG_GETARG_BYTEA_PP(4);
 	uint8		pseudonym[ANON_PSEUDONYM_LEN];
 	bool		mine;
 	bool		found = false;
@@ -1072,7 +1101,8 @@ anon_remote_pseudonym(PG_FUNCTION_ARGS)
 	if (strlen(ns) > 255 || VARSIZE_ANY_EXHDR(digest) != ANON_DIGEST_LEN ||
 		(marker && VARSIZE_ANY_EXHDR(marker) != ANON_DIGEST_LEN) ||
 		(marked && VARSIZE_ANY_EXHDR(marked) != ANON_PSEUDONYM_LEN) ||
-		(marked && !marker))
+		(marked && !marker) ||
+		nonce == NULL || VARSIZE_ANY_EXHDR(nonce) != ANON_NONCE_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("malformed keyed hash")));
@@ -1084,26 +1114,45 @@ anon_remote_pseudonym(PG_FUNCTION_ARGS)
 		(void) anon_map_get(ns, (uint8 *) VARDATA_ANY(digest), true, pseudonym, &mine);
 	epoch = anon_forget_epoch_read();
 
-	result = palloc(VARHDRSZ + ANON_PSEUDONYM_LEN + 8);
-	SET_VARSIZE(result, VARHDRSZ + ANON_PSEUDONYM_LEN + 8);
+	result = palloc(VARHDRSZ + ANON_PSEUDONYM_LEN + 8 + ANON_REMOTE_MAC_LEN);
+	SET_VARSIZE(result, VARHDRSZ + ANON_PSEUDONYM_LEN + 8 + ANON_REMOTE_MAC_LEN);
 	memcpy(VARDATA(result), pseudonym, ANON_PSEUDONYM_LEN);
 	for (int i = 0; i < 8; i++)
 		((uint8 *) VARDATA(result))[ANON_PSEUDONYM_LEN + i] = (uint8) (((uint64) epoch) >> (56 - 8 * i));
+	anon_remote_mac((uint8 *) VARDATA_ANY(nonce), (uint8 *) VARDATA_ANY(digest), pseudonym,
+					epoch, (uint8 *) VARDATA(result) + ANON_PSEUDONYM_LEN + 8);
 	PG_RETURN_BYTEA_P(result);
 }
 
 PG_FUNCTION_INFO_V1(anon_remote_forget_epoch);
 
 /*
- * anon_remote_forget_epoch() RETURNS bigint
+ * anon_remote_forget_epoch(nonce bytea) RETURNS bytea
  *
- * On a Citus coordinator: how many times forget() has committed.
+ * On a Citus coordinator: how many times forget() has committed (8 bytes,
+ * big-endian), and the keyed hash of the nonce and the epoch.
  */
 Datum
 anon_remote_forget_epoch(PG_FUNCTION_ARGS)
 {
+	bytea	   *nonce = PG_GETARG_BYTEA_PP(0);
+	int64		epoch;
+	bytea	   *result;
+
 	anon_remote_check("remote_forget_epoch");
-	PG_RETURN_INT64(anon_forget_epoch_read());
+	if (VARSIZE_ANY_EXHDR(nonce) != ANON_NONCE_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("malformed nonce")));
+	anon_load_secret();
+	epoch = anon_forget_epoch_read();
+	result = palloc(VARHDRSZ + 8 + ANON_REMOTE_MAC_LEN);
+	SET_VARSIZE(result, VARHDRSZ + 8 + ANON_REMOTE_MAC_LEN);
+	for (int i = 0; i < 8; i++)
+		((uint8 *) VARDATA(result))[i] = (uint8) (((uint64) epoch) >> (56 - 8 * i));
+	anon_remote_mac((uint8 *) VARDATA_ANY(nonce), NULL, NULL, epoch,
+					(uint8 *) VARDATA(result) + 8);
+	PG_RETURN_BYTEA_P(result);
 }
 
 PG_FUNCTION_INFO_V1(anon_forget);

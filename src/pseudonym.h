@@ -24,6 +24,10 @@
 #define ANON_PURPOSE_LOOKUP 'p'
 #define ANON_PURPOSE_HASH 'h'
 #define ANON_PURPOSE_MARKER 'm'
+#define ANON_PURPOSE_REMOTE 'r'	/* answers of a Citus coordinator */
+
+#define ANON_NONCE_LEN 16		/* a worker's nonce for the coordinator */
+#define ANON_REMOTE_MAC_LEN 16	/* the coordinator's keyed hash of an answer */
 
 #define ANON_UUID_TEXT_LEN 36	/* a uuid as text, without the NUL */
 
@@ -45,6 +49,14 @@ extern int64 anon_pseudonym_int8(const uint8 *pseudonym);
 
 /* A pseudonym as the text of a uuid, into ANON_UUID_TEXT_LEN + 1 bytes. */
 extern void anon_uuid_format(const uint8 *pseudonym, char *out);
+
+/*
+ * The keyed hash with which a Citus coordinator signs an answer to a
+ * worker: of the worker's nonce, the keyed hash asked (or none), the
+ * pseudonym given (or none) and the forget epoch.
+ */
+extern void anon_remote_mac(const uint8 *nonce, const uint8 *digest,
+							const uint8 *pseudonym, int64 epoch, uint8 *mac);
 
 extern void AnonPseudonymInit(void);
 
