@@ -540,6 +540,26 @@ guard_locked_by_me(Oid relid)
 }
 
 /*
+ * Whether this transaction has locked a shard for DDL, or one of its
+ * partitions (the shards of a distributed partitioned table's partitions
+ * are partitions of its shards).
+ */
+static bool
+guard_tree_locked_by_me(Oid relid)
+{
+	ListCell   *lc;
+
+	if (guard_locked_by_me(relid))
+		return true;
+	if (get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+		return false;
+	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+		if (guard_locked_by_me(lfirst_oid(lc)))
+			return true;
+	return false;
+}
+
+/*
  * The partitions of the protected partitioned tables, cached so that the
  * check of a command does not scan pg_inherits for every protected table:
  * partition OID -> root OID.  Any relcache invalidation of a cached table
@@ -1193,7 +1213,7 @@ guard_check_cluster_table(Oid relid, bool at_commit)
 		Oid			shard = lfirst_oid(lc);
 
 		/* a shard another session holds exclusively is not changed here */
-		if (!guard_locked_by_me(shard) &&
+		if (!guard_tree_locked_by_me(shard) &&
 			!ConditionalLockRelationOid(shard, AccessShareLock))
 			continue;
 		target.trigname = anon_shard_trigger_name(*(int64 *) lfirst(ic));
@@ -1227,7 +1247,7 @@ guard_check_recorded_shards(List *named, bool at_commit)
 		GuardTarget target;
 
 		if (!OidIsValid(relid) ||
-			!(guard_locked_by_me(relid) || list_member_oid(named, relid)))
+			!(guard_tree_locked_by_me(relid) || list_member_oid(named, relid)))
 			continue;
 		memset(&target, 0, sizeof(target));
 		target.funcoid = anon_protect_function_oid();
@@ -1359,7 +1379,7 @@ guard_note_cluster(List *protected, List *named, Oid funcoid)
 		}
 		shards = anon_shard_relations(relid, &ids);
 		foreach(sc, shards)
-			if (guard_locked_by_me(lfirst_oid(sc)))
+			if (guard_tree_locked_by_me(lfirst_oid(sc)))
 			{
 				check = lappend_oid(check, relid);
 				break;

@@ -1416,11 +1416,6 @@ protect_open(Oid relid)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("distributed table \"%s\" can be protected only on the Citus coordinator", relname)));
-	if (method == 'h' && rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("partitioned distributed table \"%s\" cannot be protected", relname),
-				 errdetail("This version protects distributed tables that are not partitioned.")));
 	if (rel->rd_rel->relispartition)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),

@@ -224,15 +224,18 @@ Oid
 anon_protection_root(Oid relid)
 {
 	List	   *ancestors;
+	Oid			root = relid;
+	Oid			table;
 
-	if (!get_rel_relispartition(relid))
+	if (get_rel_relispartition(relid))
 	{
-		Oid			table = anon_shard_table(relid, NULL);
-
-		return OidIsValid(table) ? table : relid;
+		ancestors = get_partition_ancestors(relid);
+		if (ancestors != NIL)
+			root = llast_oid(ancestors);
 	}
-	ancestors = get_partition_ancestors(relid);
-	return ancestors == NIL ? relid : llast_oid(ancestors);
+	/* a shard of a distributed table (or a partition of one): that table */
+	table = anon_shard_table(root, NULL);
+	return OidIsValid(table) ? table : root;
 }
 
 /*
