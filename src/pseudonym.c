@@ -1107,12 +1107,16 @@ anon_remote_pseudonym(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("malformed keyed hash")));
 	anon_load_secret();
+	/*
+	 * The epoch first: a forget committing after it makes the worker empty
+	 * its cache at its next statement, whatever the lookup then finds.
+	 */
+	epoch = anon_forget_epoch_read();
 	if (marker)
 		found = anon_map_get(ns, (uint8 *) VARDATA_ANY(marker), false, pseudonym, &mine) &&
 			(!marked || memcmp(VARDATA_ANY(marked), pseudonym, ANON_PSEUDONYM_LEN) == 0);
 	if (!found)
 		(void) anon_map_get(ns, (uint8 *) VARDATA_ANY(digest), true, pseudonym, &mine);
-	epoch = anon_forget_epoch_read();
 
 	result = palloc(VARHDRSZ + ANON_PSEUDONYM_LEN + 8 + ANON_REMOTE_MAC_LEN);
 	SET_VARSIZE(result, VARHDRSZ + ANON_PSEUDONYM_LEN + 8 + ANON_REMOTE_MAC_LEN);
