@@ -69,18 +69,23 @@ anon_cluster_remote(void)
 	return remote == 1;
 }
 
-/* Whether a statement began since the last call; see cluster.h. */
+static LocalTransactionId cluster_checked_lxid = InvalidLocalTransactionId;
+static TimestampTz cluster_checked_start = 0;
+
+/* Whether this statement's forget epoch is still to be checked; see cluster.h. */
 bool
 anon_cluster_new_statement(void)
 {
-	static LocalTransactionId lxid = InvalidLocalTransactionId;
-	static TimestampTz start = 0;
+	return MyProc->lxid != cluster_checked_lxid ||
+		GetCurrentStatementStartTimestamp() != cluster_checked_start;
+}
 
-	if (MyProc->lxid == lxid && GetCurrentStatementStartTimestamp() == start)
-		return false;
-	lxid = MyProc->lxid;
-	start = GetCurrentStatementStartTimestamp();
-	return true;
+/* This statement's forget epoch has been checked; see cluster.h. */
+void
+anon_cluster_statement_checked(void)
+{
+	cluster_checked_lxid = MyProc->lxid;
+	cluster_checked_start = GetCurrentStatementStartTimestamp();
 }
 
 /* Close the connection to the coordinator (at backend exit). */

@@ -14,8 +14,12 @@
 /* Whether this backend is on a Citus node other than the coordinator. */
 extern bool anon_cluster_remote(void);
 
-/* Whether a statement began since the last call in this backend. */
+/*
+ * Whether this statement's forget epoch is still to be checked; and mark it
+ * checked, once the check has succeeded.
+ */
 extern bool anon_cluster_new_statement(void);
+extern void anon_cluster_statement_checked(void);
 
 /*
  * Ask the coordinator for the pseudonym of a keyed hash (digest), or of the

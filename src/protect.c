@@ -1221,44 +1221,6 @@ protect_install_trigger(Relation rel, AnonProtection *reg, bool replace)
 	CommandCounterIncrement();
 }
 
-/*
- * The attribute number of a distributed table's distribution column, from
- * Citus's pg_dist_partition (its partkey is a Var as node text), or 0.
- */
-static AttrNumber
-protect_citus_distribution_column(Oid relid)
-{
-	Oid			catalog = get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE);
-	Relation	rel;
-	SysScanDesc scan;
-	ScanKeyData key;
-	HeapTuple	tup;
-	AttrNumber	attnum = 0;
-
-	if (!OidIsValid(catalog))
-		return 0;
-	rel = table_open(catalog, AccessShareLock);
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
-	scan = systable_beginscan(rel, InvalidOid, false, NULL, 1, &key);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
-	{
-		bool		isnull;
-		Datum		d = heap_getattr(tup, 3, RelationGetDescr(rel), &isnull);
-
-		if (!isnull)
-		{
-			Node	   *n = stringToNode(TextDatumGetCString(d));
-
-			if (n && IsA(n, Var))
-				attnum = ((Var *) n)->varattno;
-		}
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return attnum;
-}
-
 /* Whether a distributed table holds any row, on any node. */
 static bool
 protect_citus_has_rows(Relation rel)
@@ -1303,7 +1265,7 @@ static void
 protect_check_citus(Relation rel, ProtectOptions *opt, bool backfill)
 {
 	const char *relname = RelationGetRelationName(rel);
-	AttrNumber	distcol = protect_citus_distribution_column(RelationGetRelid(rel));
+	AttrNumber	distcol = anon_citus_distribution_column(RelationGetRelid(rel));
 
 	/* a shard is <table>_<shard id>, up to 19 digits, or Citus shortens it */
 	if (strlen(relname) > NAMEDATALEN - 1 - 1 - 19)

@@ -944,6 +944,7 @@ anon_pseudonym(const char *ns, const char *value, int len, bool int8col,
 			if (epoch != anon_remote_epoch)
 				anon_cache_reset();
 			anon_remote_epoch = epoch;
+			anon_cluster_statement_checked();
 		}
 	}
 	else if (anon_map_check)

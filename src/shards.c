@@ -59,6 +59,7 @@
 /* Columns of Citus's catalogs read here */
 #define Anum_dist_partition_logicalrelid 1
 #define Anum_dist_partition_partmethod 2
+#define Anum_dist_partition_partkey 3
 #define Anum_dist_shard_logicalrelid 1
 #define Anum_dist_shard_shardid 2
 
@@ -69,23 +70,31 @@ anon_citus_installed(void)
 	return OidIsValid(get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE));
 }
 
-/* The partition method of a Citus table, or '\0'; see shards.h. */
-char
-anon_citus_method(Oid relid)
+/*
+ * Read a table's row of Citus's pg_dist_partition: its partition method
+ * ('\0' if it has none) and the attribute number of its distribution
+ * column (its partkey, a Var as node text; 0 if none).
+ */
+static char
+citus_partition_row(Oid relid, AttrNumber *distcol)
 {
 	Oid			catalog = get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE);
+	Oid			index;
 	Relation	rel;
 	SysScanDesc scan;
 	ScanKeyData key;
 	HeapTuple	tup;
 	char		method = '\0';
 
+	if (distcol)
+		*distcol = 0;
 	if (!OidIsValid(catalog))
 		return '\0';
+	index = get_relname_relid("pg_dist_partition_logical_relid_index", PG_CATALOG_NAMESPACE);
 	rel = table_open(catalog, AccessShareLock);
 	ScanKeyInit(&key, Anum_dist_partition_logicalrelid, BTEqualStrategyNumber,
 				F_OIDEQ, ObjectIdGetDatum(relid));
-	scan = systable_beginscan(rel, InvalidOid, false, NULL, 1, &key);
+	scan = systable_beginscan(rel, index, OidIsValid(index), NULL, 1, &key);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
 	{
@@ -93,13 +102,36 @@ anon_citus_method(Oid relid)
 		Datum		d = heap_getattr(tup, Anum_dist_partition_partmethod,
 									 RelationGetDescr(rel), &isnull);
 
-		method = isnull ? 'n' : DatumGetChar(d);
-		if (method == '\0')
-			method = 'n';
+		method = isnull || DatumGetChar(d) == '\0' ? 'n' : DatumGetChar(d);
+		d = heap_getattr(tup, Anum_dist_partition_partkey, RelationGetDescr(rel), &isnull);
+		if (distcol && !isnull)
+		{
+			Node	   *n = stringToNode(TextDatumGetCString(d));
+
+			if (n && IsA(n, Var))
+				*distcol = ((Var *) n)->varattno;
+		}
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return method;
+}
+
+/* The partition method of a Citus table, or '\0'; see shards.h. */
+char
+anon_citus_method(Oid relid)
+{
+	return citus_partition_row(relid, NULL);
+}
+
+/* The distribution column of a distributed table, or 0; see shards.h. */
+AttrNumber
+anon_citus_distribution_column(Oid relid)
+{
+	AttrNumber	distcol;
+
+	(void) citus_partition_row(relid, &distcol);
+	return distcol;
 }
 
 /* Whether this node is the coordinator; see shards.h. */

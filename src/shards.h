@@ -10,6 +10,7 @@
 #ifndef ANONYMIZE_SHARDS_H
 #define ANONYMIZE_SHARDS_H
 
+#include "access/attnum.h"
 #include "nodes/pg_list.h"
 
 #include "registry.h"
@@ -25,6 +26,9 @@ extern bool anon_citus_installed(void);
  * 'n' for reference and Citus local tables...), or '\0' if relid is none.
  */
 extern char anon_citus_method(Oid relid);
+
+/* The distribution column of a distributed table, or 0. */
+extern AttrNumber anon_citus_distribution_column(Oid relid);
 
 /* Whether this node is the Citus coordinator (group 0), or no Citus node. */
 extern bool anon_citus_coordinator(void);

@@ -1,6 +1,6 @@
 -- anonymize.distribute() and key_check() on a server without Citus.
 BEGIN;
-SELECT plan(6);
+SELECT plan(8);
 
 SELECT is(anonymize.key_check(), (SELECT key_id FROM anonymize.secret),
 	'key_check gives the key id of the database, its file verified');
@@ -10,6 +10,10 @@ SELECT ok(NOT has_function_privilege('public', 'anonymize.distribute()', 'EXECUT
 	'distribute is not executable by PUBLIC');
 SELECT throws_ok($$SELECT * FROM anonymize.distribute()$$, '55000',
 	'Citus is not installed in this database', 'distribute without Citus');
+SELECT throws_ok($$SELECT anonymize.remote_pseudonym('default', decode(repeat('00', 32), 'hex'), NULL, NULL, decode(repeat('00', 16), 'hex'))$$,
+	'0A000', 'anonymize.remote_pseudonym() runs only on a Citus coordinator', 'remote_pseudonym without Citus');
+SELECT throws_ok($$SELECT anonymize.remote_forget_epoch(decode(repeat('00', 16), 'hex'))$$,
+	'0A000', 'anonymize.remote_forget_epoch() runs only on a Citus coordinator', 'remote_forget_epoch without Citus');
 
 CREATE ROLE tap_distribute_plain;
 GRANT USAGE ON SCHEMA anonymize TO tap_distribute_plain;
